@@ -1,0 +1,149 @@
+"""Settings: the one place configuration comes from (environment, then `.env`, then defaults).
+
+Built once at the edge (CLI command or app factory) and passed down; no other module reads
+`os.environ`. Secrets are `SecretStr` so they print as `**********` in logs, `/debug` and reprs.
+Environment names are given by each field's `validation_alias`; the field name works too, so
+code and tests can write `Settings(data_dir=...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "chronicon"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # ---- storage -------------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=default_data_dir,
+                           validation_alias=_env("CHRONICON_DATA_DIR", "data_dir"))
+    results_dir_override: Path | None = Field(
+        default=None, validation_alias=_env("CHRONICON_RESULTS_DIR", "results_dir"))
+
+    # ---- model ---------------------------------------------------------------------------------
+    model: str = Field(default="256m", validation_alias=_env("CHRONICON_MODEL", "model"))
+    device: str = Field(default="auto", validation_alias=_env("CHRONICON_DEVICE", "device"))
+    quantization: Literal["auto", "4bit", "8bit", "none"] = Field(
+        default="auto", validation_alias=_env("CHRONICON_QUANTIZATION", "quantization"))
+    compile: bool = Field(default=False, validation_alias=_env("CHRONICON_COMPILE", "compile"))
+    backend: Literal["local", "remote"] = Field(
+        default="local", validation_alias=_env("CHRONICON_BACKEND", "backend"))
+    remote_url: str | None = Field(default=None,
+                                   validation_alias=_env("CHRONICON_REMOTE_URL", "remote_url"))
+    remote_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("CHRONICON_REMOTE_API_KEY", "remote_api_key"))
+
+    # ---- server --------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", validation_alias=_env("CHRONICON_HOST", "host"))
+    port: int = Field(default=5000, ge=1, le=65535,
+                      validation_alias=_env("CHRONICON_PORT", "port"))
+    api_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CHRONICON_API_TOKEN", "api_token"))
+    max_upload_mb: float = Field(default=50, gt=0,
+                                 validation_alias=_env("MAX_UPLOAD_MB", "max_upload_mb"))
+    agent_enabled: bool = Field(default=True,
+                                validation_alias=_env("CHRONICON_AGENT", "agent_enabled"))
+    log_level: str = Field(default="INFO",
+                           validation_alias=_env("CHRONICON_LOG_LEVEL", "log_level"))
+
+    # ---- agent: rules and deliveries -----------------------------------------------------------
+    rules_path: Path | None = Field(default=None,
+                                    validation_alias=_env("CHRONICON_RULES", "rules_path"))
+    delivery_max_attempts: int = Field(
+        default=5, ge=1, le=100,
+        validation_alias=_env("CHRONICON_DELIVERY_MAX_ATTEMPTS", "delivery_max_attempts"))
+    delivery_backoff_s: float = Field(
+        default=30.0, ge=0,
+        validation_alias=_env("CHRONICON_DELIVERY_BACKOFF", "delivery_backoff_s"))
+
+    # ---- email ---------------------------------------------------------------------------------
+    smtp_host: str = Field(default="smtp.gmail.com", validation_alias=_env("SMTP_HOST", "smtp_host"))
+    smtp_port: int = Field(default=587, ge=1, le=65535,
+                           validation_alias=_env("SMTP_PORT", "smtp_port"))
+    smtp_user: str | None = Field(default=None, validation_alias=_env("SMTP_USER", "smtp_user"))
+    smtp_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("SMTP_PASSWORD", "smtp_password"))
+    smtp_to: str | None = Field(default=None, validation_alias=_env("SMTP_TO", "smtp_to"))
+    smtp_from: str | None = Field(default=None, validation_alias=_env("SMTP_FROM", "smtp_from"))
+    smtp_security: Literal["auto", "starttls", "ssl"] = Field(
+        default="auto", validation_alias=_env("SMTP_SECURITY", "smtp_security"))
+    smtp_fallback_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        validation_alias=_env("SMTP_FALLBACK_PORT", "smtp_fallback_port"))
+    smtp_ca_file: Path | None = Field(default=None,
+                                      validation_alias=_env("SMTP_CA_FILE", "smtp_ca_file"))
+    smtp_timeout: float = Field(default=20.0, gt=0,
+                                validation_alias=_env("SMTP_TIMEOUT", "smtp_timeout"))
+
+    # ---- webhook -------------------------------------------------------------------------------
+    webhook_url: str | None = Field(default=None,
+                                    validation_alias=_env("WEBHOOK_URL", "webhook_url"))
+    webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("WEBHOOK_SECRET", "webhook_secret"))
+    webhook_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("WEBHOOK_TOKEN", "webhook_token"))
+    webhook_timeout: float = Field(default=10.0, gt=0,
+                                   validation_alias=_env("WEBHOOK_TIMEOUT", "webhook_timeout"))
+
+    @field_validator("data_dir", "results_dir_override", "rules_path", "smtp_ca_file",
+                     mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    # ---- derived -------------------------------------------------------------------------------
+    @property
+    def results_dir(self) -> Path:
+        return self.results_dir_override or self.data_dir / "results"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "chronicon.db"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def smtp_recipients(self) -> list[str]:
+        return [a.strip() for a in (self.smtp_to or "").split(",") if a.strip()]
+
+    @property
+    def email_configured(self) -> bool:
+        """Email is an action only when we know where to send it and from which account."""
+        return bool(self.smtp_host and self.smtp_recipients and self.smtp_user)
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, secrets replaced by '***' (or None when unset): safe for /debug."""
+        data = self.model_dump(mode="json")
+        for name, info in type(self).model_fields.items():
+            if info.annotation in (SecretStr, SecretStr | None):
+                data[name] = "***" if getattr(self, name) is not None else None
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and `.env`, with explicit overrides (None = not given)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
