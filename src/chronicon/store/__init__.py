@@ -2,16 +2,19 @@
 
 `Store` is one connection to one database file, migrated on open. Each concern keeps its
 queries in its own module (analyses, jobs, agent records) as a mixin, so the schema has one
-owner and every query sits beside its table's migration.
+owner and every query sits beside its table's migration in `migrations.py`.
 """
 
 from __future__ import annotations
 
-from .database import Database
+from .agent_records import AgentRecords
+from .analysis_records import AnalysisRecords
+from .database import Database, utc_now
+from .job_records import JobRecords
 
 
-class Store(Database):
-    """The application's store. Mixins add their queries here as their modules land."""
+class Store(AgentRecords, JobRecords, AnalysisRecords, Database):
+    """The application's store: one database, every concern's queries."""
 
 
-__all__ = ["Store", "Database"]
+__all__ = ["Store", "Database", "utc_now"]
