@@ -1,0 +1,1 @@
+"""Video: probing files and sampling the frames that matter."""
