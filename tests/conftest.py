@@ -24,3 +24,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight SmolVLM saved to disk once per session; pass it as `model=str(dir)`."""
+    from tiny_model import build_tiny_smolvlm  # tests/ is on sys.path (rootdir conftest)
+
+    return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm"))

@@ -44,12 +44,17 @@ class Settings(BaseSettings):
     quantization: Literal["auto", "4bit", "8bit", "none"] = Field(
         default="auto", validation_alias=_env("CHRONICON_QUANTIZATION", "quantization"))
     compile: bool = Field(default=False, validation_alias=_env("CHRONICON_COMPILE", "compile"))
+    # Hugging Face's own offline switches: with either set, models come only from the local cache.
+    hub_offline: bool = Field(default=False, validation_alias=_env(
+        "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "hub_offline"))
     backend: Literal["local", "remote"] = Field(
         default="local", validation_alias=_env("CHRONICON_BACKEND", "backend"))
     remote_url: str | None = Field(default=None,
                                    validation_alias=_env("CHRONICON_REMOTE_URL", "remote_url"))
     remote_api_key: SecretStr | None = Field(
         default=None, validation_alias=_env("CHRONICON_REMOTE_API_KEY", "remote_api_key"))
+    remote_timeout: float = Field(
+        default=120.0, gt=0, validation_alias=_env("CHRONICON_REMOTE_TIMEOUT", "remote_timeout"))
 
     # ---- server --------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", validation_alias=_env("CHRONICON_HOST", "host"))
@@ -75,7 +80,8 @@ class Settings(BaseSettings):
         validation_alias=_env("CHRONICON_DELIVERY_BACKOFF", "delivery_backoff_s"))
 
     # ---- email ---------------------------------------------------------------------------------
-    smtp_host: str = Field(default="smtp.gmail.com", validation_alias=_env("SMTP_HOST", "smtp_host"))
+    smtp_host: str = Field(default="smtp.gmail.com",
+                           validation_alias=_env("SMTP_HOST", "smtp_host"))
     smtp_port: int = Field(default=587, ge=1, le=65535,
                            validation_alias=_env("SMTP_PORT", "smtp_port"))
     smtp_user: str | None = Field(default=None, validation_alias=_env("SMTP_USER", "smtp_user"))

@@ -87,6 +87,12 @@ class Unauthorized(BadInput):
     http_status = 401
 
 
+class Conflict(BadInput):
+    """The request does not fit the thing's current state (cancelling a job that has started)."""
+
+    http_status = 409
+
+
 class RulesError(BadInput):
     """A rules file that does not parse or validate; the message names the rule and field."""
 

@@ -6,13 +6,14 @@ below registers its commands on `app` when imported.
 
 from __future__ import annotations
 
+# Importing registers the commands on `app`.
+from . import (
+    agent_commands,  # noqa: E402,F401  decide, rules, deliveries
+    analyze_command,  # noqa: E402,F401  analyze
+    serve_command,  # noqa: E402,F401  serve
+    video_commands,  # noqa: E402,F401  probe, frames
+)
 from .common import app
-
-# Importing registers the commands; the order is the order of `chronicon --help`.
-from . import video_commands  # noqa: E402,F401  probe, frames
-from . import analyze_command  # noqa: E402,F401  analyze
-from . import agent_commands  # noqa: E402,F401  decide, rules, deliveries
-from . import serve_command  # noqa: E402,F401  serve
 
 
 def main() -> None:

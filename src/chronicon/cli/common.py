@@ -26,7 +26,7 @@ app = typer.Typer(
 
 # Results go to stdout (so `--json | jq` works); progress, logs and errors go to stderr.
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 log = logging.getLogger("chronicon")
 
@@ -54,7 +54,8 @@ def settings_from_cli(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise typer.Exit(_fail(f"invalid setting {field}: {first['msg']}", EXIT_BAD_INPUT)) from None
+        message = f"invalid setting {field}: {first['msg']}"
+        raise typer.Exit(_fail(message, EXIT_BAD_INPUT)) from None
 
 
 def setup_logging(verbose: bool) -> None:

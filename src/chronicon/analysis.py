@@ -1,0 +1,226 @@
+"""One analysis, end to end: probe → sample → load (cached) → preprocess → generate.
+
+`analyze(video, options, backend, on_event)` returns an `AnalysisResult`; `to_dict()` is the
+result JSON users script against (every MISSION §4 field, in that order, then our additions);
+`save_result` writes it under the results directory. Progress flows out through `on_event`:
+StageStarted/StageFinished per stage, FrameSampled per frame, TokenGenerated per text piece.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import BadParameter
+from .events import EventCallback, Stage, StageFinished, StageStarted, TokenGenerated, ignore_event
+from .video.frames import Frame
+from .video.probe import VideoInfo, probe
+from .video.sampling import check_parameters, sample
+from .vlm.backend import MAX_TOKENS_LIMIT, Backend, BackendInfo, GenerationParams, GenerationStats
+
+DEFAULT_PROMPT = "Describe the main events in this video."
+MAX_PROMPT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What the user asked for; `validate()` raises BadParameter naming the field."""
+
+    frames: int = 8
+    prompt: str = DEFAULT_PROMPT
+    resize: int = 336
+    max_tokens: int = 100
+    min_tokens: int = 50
+    sampling: str = "uniform"
+
+    def validate(self) -> AnalysisOptions:
+        check_parameters(self.frames, self.sampling, self.resize)
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise BadParameter("prompt", "must not be empty")
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise BadParameter("prompt", f"at most {MAX_PROMPT_CHARS} characters, "
+                                         f"got {len(self.prompt)}")
+        for name in ("max_tokens", "min_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadParameter(name, f"must be a whole number, got {value!r}")
+        if not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
+            raise BadParameter("max_tokens", f"must be from 1 to {MAX_TOKENS_LIMIT}, "
+                                             f"got {self.max_tokens}")
+        if self.min_tokens < 0:
+            raise BadParameter("min_tokens", f"must be 0 or more, got {self.min_tokens}")
+        if self.min_tokens > self.max_tokens:
+            raise BadParameter("min_tokens", f"{self.min_tokens} is above max_tokens "
+                                             f"{self.max_tokens} (min must not exceed max)")
+        return self
+
+    def generation_params(self) -> GenerationParams:
+        return GenerationParams(max_tokens=self.max_tokens, min_tokens=self.min_tokens)
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    probe: float
+    sampling: float
+    model_load: float
+    preprocess: float
+    time_to_first_token: float
+    generate: float
+    total: float
+
+
+@dataclass
+class AnalysisResult:
+    video_path: str
+    options: AnalysisOptions
+    analysis: str
+    timestamp: str
+    backend: BackendInfo
+    stats: GenerationStats
+    times: StageTimes
+    video: VideoInfo
+    frames: list[Frame] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result JSON. MISSION §4's fields first and exactly as named there."""
+        o, t, s = self.options, self.times, self.stats
+        return {
+            "video_path": self.video_path,
+            "prompt": o.prompt,
+            "num_frames": len(self.frames),
+            "resize": o.resize,
+            "max_tokens": o.max_tokens,
+            "analysis": self.analysis,
+            "timestamp": self.timestamp,
+            "model": self.backend.model_id,
+            "device": self.backend.device,
+            "quantized": self.backend.quantized,
+            "timing": {
+                "model_load_time": _r(t.model_load),
+                "inference_time": _r(t.preprocess + t.generate),
+                "total_time": _r(t.total),
+                "probe": _r(t.probe),
+                "sampling": _r(t.sampling),
+                "preprocess": _r(t.preprocess),
+                "time_to_first_token": _r(t.time_to_first_token),
+                "generate": _r(t.generate),
+            },
+            "min_tokens": o.min_tokens,
+            "frames_requested": o.frames,
+            "sampling": o.sampling,
+            "frames": [{"index": f.index, "timestamp": round(f.timestamp, 3)}
+                       for f in self.frames],
+            "dtype": self.backend.dtype,
+            "quantization": {"used": self.backend.quantization,
+                             "reason": self.backend.quantization_reason},
+            "compiled": self.backend.compiled,
+            "tokens": {"prompt": s.prompt_tokens, "generated": s.generated_tokens},
+            "tokens_per_second": round(s.tokens_per_second, 2),
+            "chronicon_version": __version__,
+            "video": self.video.to_dict(),
+        }
+
+
+def _r(seconds: float) -> float:
+    return round(seconds, 4)
+
+
+def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
+            on_event: EventCallback = ignore_event) -> AnalysisResult:
+    """Describe the video at `video_path`. Options are validated before the file is touched;
+    a bad video raises the specific BadVideo subclass, an unavailable model ModelUnavailable."""
+    options.validate()
+    start = time.perf_counter()
+    path = Path(video_path)
+
+    on_event(StageStarted(Stage.PROBE, path.name))
+    t = time.perf_counter()
+    info = probe(path)
+    probe_s = time.perf_counter() - t
+    on_event(StageFinished(Stage.PROBE, probe_s,
+                           f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"))
+
+    on_event(StageStarted(Stage.SAMPLING, f"{options.frames} frames, {options.sampling}"))
+    t = time.perf_counter()
+    frames = sample(path, n=options.frames, strategy=options.sampling, resize=options.resize,
+                    info=info, on_event=on_event)
+    sampling_s = time.perf_counter() - t
+    on_event(StageFinished(Stage.SAMPLING, sampling_s, f"{len(frames)} frames"))
+
+    on_event(StageStarted(Stage.MODEL_LOAD, backend.info().model_id))
+    load_s = backend.load()
+    on_event(StageFinished(Stage.MODEL_LOAD, load_s,
+                           "already loaded" if load_s == 0 else _describe_info(backend.info())))
+
+    pieces: list[str] = []
+    for piece in backend.describe(frames, options.prompt, options.generation_params(),
+                                  video_fps=info.fps or None, video_duration=info.duration,
+                                  on_event=on_event):
+        pieces.append(piece)
+        on_event(TokenGenerated(piece))
+    stats = backend.last_stats
+    total = time.perf_counter() - start
+    return AnalysisResult(
+        video_path=str(video_path),
+        options=options,
+        analysis="".join(pieces).strip(),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        backend=backend.info(),
+        stats=stats,
+        times=StageTimes(probe=probe_s, sampling=sampling_s, model_load=load_s,
+                         preprocess=stats.preprocess_s,
+                         time_to_first_token=stats.time_to_first_token_s,
+                         generate=stats.generate_s, total=total),
+        video=info,
+        frames=frames,
+    )
+
+
+def _describe_info(info: BackendInfo) -> str:
+    return f"{info.device}, {info.dtype}, quantization {info.quantization}"
+
+
+def result_filename(result: AnalysisResult) -> str:
+    """`<UTC timestamp>_<video stem>.json`, safe on every filesystem."""
+    when = datetime.fromisoformat(result.timestamp).strftime("%Y%m%d-%H%M%S")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(result.video_path).stem).strip("._") or "video"
+    return f"{when}_{stem[:80]}.json"
+
+
+def save_result(result: AnalysisResult, results_dir: Path) -> Path:
+    """Write the result JSON under `results_dir` (created if needed) without overwriting an
+    earlier file; returns the path written."""
+    return write_result_json(result.to_dict(), Path(results_dir), result_filename(result))
+
+
+def write_result_json(data: dict[str, Any], directory: Path, filename: str) -> Path:
+    """Write `data` as `directory/filename`, adding `-2`, `-3`, ... when the name is taken
+    (exclusive create: two analyses finishing in the same second never overwrite each other)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    stem, suffix = os.path.splitext(filename)
+    for n in range(1, 1000):
+        target = directory / (filename if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            with target.open("x", encoding="utf-8") as fh:
+                fh.write(text)
+            return target
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"too many results named {filename} in {directory}")
+
+
+def write_output(data: dict[str, Any], path: Path) -> Path:
+    """Write the result JSON to an explicit path (`--output`), replacing what is there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

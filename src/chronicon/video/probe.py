@@ -1,0 +1,258 @@
+"""What a video file holds, read with PyAV: `probe(path) -> VideoInfo`.
+
+Probing demuxes the whole video stream once (no decoding, see `decode.scan_packets`) and
+decodes its first frame, so the frame count is the count a full decode gives even where the
+header is silent or wrong (WebM/MKV headers often say 0), and every way a file can be unusable
+surfaces here as one specific error from `chronicon.errors`. The packet index is cached per
+file version, so the sampler that follows reuses it instead of demuxing again.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import (
+    AudioOnly,
+    CorruptVideo,
+    EmptyVideo,
+    NotAVideo,
+    UnreadableVideo,
+    UnsupportedCodec,
+    VideoNotFound,
+)
+from .decode import FrameIndex, open_video, scan_packets
+
+# Leading bytes of the containers we accept: a file that starts like one of these but does not
+# open is a damaged video (CorruptVideo), anything else is not a video at all (NotAVideo).
+_SIGNATURES: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (4, b"skip"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM (EBML)
+    (0, b"RIFF"),  # AVI
+    (0, b"\x00\x00\x01\xba"), (0, b"\x00\x00\x01\xb3"),  # MPEG-PS / MPEG-1 video
+    (0, b"\x47"),  # MPEG-TS sync byte
+    (0, b"FLV"), (0, b"OggS"), (0, b"\x30\x26\xb2\x75"),  # FLV, Ogg, ASF/WMV
+)
+
+# Average frame intervals may differ this much (relative to the median) before we call the
+# frame rate variable; container time bases (1 ms in Matroska) round 1/30 s to 33 or 34 ms.
+_VFR_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video file's facts. Sizes in pixels as coded; `rotation` is the clockwise turn (0, 90,
+    180, 270 degrees) a player applies for display (display matrix or legacy `rotate` tag).
+    `frame_count` is always counted from the demuxed packets (what a full decode yields);
+    `frame_count_source` is "header" when the container's own count agrees and "packets" when
+    the header is silent or wrong ("duration", an estimate, is part of the contract but never
+    needed: a stream we cannot demux is refused as corrupt)."""
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    rotation: int
+    fps: float
+    variable_fps: bool
+    frame_count: int
+    frame_count_source: str
+    duration: float
+    has_audio: bool
+    bit_rate: int | None
+    pix_fmt: str = ""
+    keyframes: int = 0
+
+    @property
+    def display_width(self) -> int:
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.width if self.rotation in (90, 270) else self.height
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["display_width"], data["display_height"] = self.display_width, self.display_height
+        return data
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's facts; raise the specific `BadVideo` subclass when it cannot be used."""
+    path = Path(path)
+    _check_file(path)
+    container = _open(path)
+    try:
+        stream = _video_stream(path, container)
+        rotation = _first_frame_rotation(path, container, stream)
+    finally:
+        container.close()
+    index = frame_index(path)
+    return _video_info(path, index, rotation)
+
+
+def frame_index(path: str | Path) -> FrameIndex:
+    """The packet index of the file's video stream (cached while the file is unchanged)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _cached_index(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
+    # size and mtime are part of the key so a rewritten file is indexed again.
+    with open_video(Path(path)) as container:
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return scan_packets(container, container.streams.video[0], audio)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoNotFound(f"{path.name}: no such file ({path})")
+    if path.is_dir():
+        raise UnreadableVideo(f"{path.name}: is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise UnreadableVideo(f"{path.name}: permission denied (cannot read the file)")
+    if path.stat().st_size == 0:
+        raise NotAVideo(f"{path.name}: the file is empty (0 bytes)")
+
+
+def _looks_like_video_container(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return any(head[at:at + len(sig)] == sig for at, sig in _SIGNATURES)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return open_video(path)
+    except PermissionError:
+        raise UnreadableVideo(f"{path.name}: permission denied (cannot read the file)") from None
+    except av.FFmpegError as exc:
+        if _looks_like_video_container(path):
+            raise CorruptVideo(
+                f"{path.name}: damaged or truncated, nothing could be read "
+                f"(the container index is missing or unreadable: {_reason(exc)})") from None
+        raise NotAVideo(f"{path.name}: not a video or media file FFmpeg recognises "
+                        f"({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).split(":")[0].strip().rstrip(".").lower()
+
+
+def _video_stream(path: Path, container: av.container.InputContainer
+                  ) -> av.video.stream.VideoStream:
+    videos = [s for s in container.streams.video
+              if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if not videos:
+        if container.streams.audio:
+            raise AudioOnly(f"{path.name}: audio only, the file has no video stream")
+        raise NotAVideo(f"{path.name}: the file has no video stream")
+    stream = videos[0]
+    if stream.codec_context is None:
+        # PyAV gives no codec context when FFmpeg does not know the codec at all.
+        raise UnsupportedCodec(f"{path.name}: unsupported video codec (this FFmpeg build has "
+                               "no decoder for it); convert it, e.g. to H.264")
+    return stream
+
+
+def _first_frame_rotation(path: Path, container: av.container.InputContainer,
+                          stream: av.video.stream.VideoStream) -> int:
+    """Decode the first frame: proves the stream decodes and gives its display rotation."""
+    try:
+        for frame in container.decode(stream):
+            return _clockwise(frame.rotation, stream.metadata.get("rotate"))
+    except av.error.DecoderNotFoundError:
+        raise UnsupportedCodec(f"{path.name}: no decoder for the video codec "
+                               f"'{stream.codec_context.name}' in this FFmpeg build") from None
+    except av.FFmpegError as exc:
+        raise CorruptVideo(f"{path.name}: damaged, the first frame cannot be decoded "
+                           f"({_reason(exc)})") from None
+    raise EmptyVideo(f"{path.name}: the video stream holds no decodable frame")
+
+
+def _clockwise(matrix_rotation: int | float, rotate_tag: str | None) -> int:
+    # The display matrix gives the counter-clockwise angle; the legacy tag the clockwise one.
+    if matrix_rotation:
+        return int(round(-matrix_rotation / 90.0)) * 90 % 360
+    if rotate_tag and rotate_tag.lstrip("-").isdigit():
+        return int(round(int(rotate_tag) / 90.0)) * 90 % 360
+    return 0
+
+
+def _video_info(path: Path, index: FrameIndex, rotation: int) -> VideoInfo:
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        n = len(index)
+        if n == 0:
+            raise EmptyVideo(f"{path.name}: the video stream holds no frames")
+        fps, variable = _frame_rate(index, stream)
+        duration = _duration(index, fps)
+        _check_complete(path, container, index, duration)
+        header = int(stream.frames or 0)
+        ctx = stream.codec_context
+        return VideoInfo(
+            path=str(path),
+            container=container.format.name,
+            codec=ctx.name,
+            width=ctx.width,
+            height=ctx.height,
+            rotation=rotation,
+            fps=round(fps, 6),
+            variable_fps=variable,
+            frame_count=n,
+            frame_count_source="header" if header == n else "packets",
+            duration=round(duration, 6),
+            has_audio=bool(container.streams.audio),
+            bit_rate=(container.bit_rate or None),
+            pix_fmt=ctx.pix_fmt or "",
+            keyframes=int(index.keyframe.sum()),
+        )
+
+
+def _frame_rate(index: FrameIndex, stream: av.video.stream.VideoStream) -> tuple[float, bool]:
+    """Average frame rate over the stream and whether frame intervals vary."""
+    if len(index) < 2:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return (float(rate) if rate else 0.0), False
+    intervals = np.diff(index.pts).astype(np.float64) * float(index.time_base)
+    span = float(intervals.sum())
+    fps = (len(index) - 1) / span if span > 0 else 0.0
+    median = float(np.median(intervals))
+    tick = float(index.time_base)
+    spread = float(intervals.max() - intervals.min())
+    variable = spread > max(2 * tick, _VFR_TOLERANCE * median)
+    return fps, variable
+
+
+def _duration(index: FrameIndex, fps: float) -> float:
+    # The last frame is shown for one frame interval after its timestamp.
+    last = index.timestamp(len(index) - 1)
+    return last + (1.0 / fps if fps > 0 else 0.0)
+
+
+def _check_complete(path: Path, container: av.container.InputContainer, index: FrameIndex,
+                    duration: float) -> None:
+    """A truncated file demuxes cleanly up to the cut: compare with what the header promises."""
+    read = f"readable up to {duration:.2f} s ({len(index)} frames)"
+    if index.read_error:
+        raise CorruptVideo(f"{path.name}: damaged, reading stopped at {duration:.2f} s "
+                           f"({len(index)} frames): {index.read_error}")
+    header_frames = int(container.streams.video[0].frames or 0)
+    if header_frames > len(index):
+        raise CorruptVideo(f"{path.name}: truncated, {read}; the header lists "
+                           f"{header_frames} frames")
+    if container.duration:
+        promised = (container.duration + (container.start_time or 0)) / 1e6
+        # Half a second of slack plus 10 %: audio priming and rounding, never a real cut.
+        if index.end_time < 0.9 * promised - 0.5:
+            raise CorruptVideo(f"{path.name}: truncated, {read} of {promised:.2f} s")

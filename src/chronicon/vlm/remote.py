@@ -1,0 +1,181 @@
+"""A backend that asks an OpenAI-compatible server (vLLM, llama.cpp server, Ollama) over HTTP.
+
+For scale: GPU workers run the model behind `/v1/chat/completions`; Chronicon sends the sampled
+frames as JPEG data URLs, each preceded by its timestamp (the same "Frame from mm:ss" cue the
+local SmolVLM prompt carries), and streams the answer back as Server-Sent Events.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from ..errors import BadParameter, ModelUnavailable
+from ..events import EventCallback, Stage, StageFinished, StageStarted, ignore_event
+from ..video.frames import Frame
+from .backend import BackendInfo, GenerationParams, GenerationStats
+from .catalog import PRESETS
+
+log = logging.getLogger(__name__)
+
+JPEG_QUALITY = 90
+
+
+def frame_timestamp(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def encode_frame(frame: Frame) -> str:
+    """The frame as a `data:image/jpeg;base64,…` URL, the one image form every server accepts."""
+    buffer = io.BytesIO()
+    frame.image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def chat_messages(frames: list[Frame], prompt: str) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = []
+    for frame in frames:
+        content.append({"type": "text", "text": f"Frame from {frame_timestamp(frame.timestamp)}:"})
+        content.append({"type": "image_url", "image_url": {"url": encode_frame(frame)}})
+    content.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": content}]
+
+
+class RemoteBackend:
+    """A model served elsewhere. `load` only checks the server answers; nothing is downloaded."""
+
+    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
+                 timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise BadParameter("remote_url", f"{base_url!r} is not an http(s) URL")
+        self.base_url = base_url.rstrip("/")
+        name = model or "256m"
+        preset = PRESETS.get(name.lower())
+        self.model_id = preset.hub_id if preset else name
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=self.base_url, headers=headers,
+                                    timeout=httpx.Timeout(timeout, connect=10.0),
+                                    transport=transport)
+        self.loaded = False
+        self.last_stats = GenerationStats()
+
+    def info(self) -> BackendInfo:
+        return BackendInfo(model_id=self.model_id, device=f"remote:{self.base_url}",
+                           dtype="server", quantization="none",
+                           quantization_reason="decided by the remote server")
+
+    def load(self) -> float:
+        if self.loaded:
+            return 0.0
+        start = time.perf_counter()
+        try:
+            response = self._client.get("/models")
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(
+                f"the model server at {self.base_url} cannot be reached ({type(exc).__name__}); "
+                "start it, or set CHRONICON_BACKEND=local to run the model here") from None
+        if response.status_code in (401, 403):
+            raise ModelUnavailable(f"the model server at {self.base_url} refused the API key "
+                                   f"(HTTP {response.status_code}); check CHRONICON_REMOTE_API_KEY")
+        if response.status_code >= 400 and response.status_code != 404:
+            # Some servers (llama.cpp's older builds) have no /models; only errors count.
+            raise ModelUnavailable(f"the model server at {self.base_url} answered HTTP "
+                                   f"{response.status_code} to /models")
+        self.loaded = True
+        return time.perf_counter() - start
+
+    def describe(self, frames: list[Frame], prompt: str, params: GenerationParams,
+                 video_fps: float | None = None, video_duration: float | None = None,
+                 on_event: EventCallback = ignore_event) -> Iterator[str]:
+        if not frames:
+            raise BadParameter("frames", "no frames to describe")
+        if not prompt or not prompt.strip():
+            raise BadParameter("prompt", "must not be empty")
+        self.load()
+        stats = GenerationStats()
+        self.last_stats = stats
+
+        on_event(StageStarted(Stage.PREPROCESS, f"{len(frames)} frames"))
+        start = time.perf_counter()
+        body = self._request_body(frames, prompt, params)
+        stats.preprocess_s = time.perf_counter() - start
+        on_event(StageFinished(Stage.PREPROCESS, stats.preprocess_s, "frames encoded as JPEG"))
+
+        on_event(StageStarted(Stage.GENERATE, f"up to {params.max_tokens} tokens"))
+        gen_start = time.perf_counter()
+        pieces = 0
+        for piece, usage in self._stream(body):
+            if usage:
+                stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                stats.generated_tokens = int(usage.get("completion_tokens") or 0)
+            if piece:
+                if pieces == 0:
+                    stats.time_to_first_token_s = time.perf_counter() - gen_start
+                pieces += 1
+                yield piece
+        stats.generate_s = time.perf_counter() - gen_start
+        if not stats.generated_tokens:
+            stats.generated_tokens = pieces  # servers that send no usage: one piece ≈ one token
+        on_event(StageFinished(Stage.GENERATE, stats.generate_s,
+                               f"{stats.generated_tokens} tokens"))
+
+    def _request_body(self, frames: list[Frame], prompt: str,
+                      params: GenerationParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": chat_messages(frames, prompt),
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if params.min_tokens:
+            body["min_tokens"] = params.min_tokens  # vLLM honours it; others ignore it
+        if not params.greedy:
+            body["top_p"] = params.top_p
+        return body
+
+    def _stream(self, body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(text piece, usage or None) for each streamed chunk, until `[DONE]`."""
+        try:
+            with self._client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ModelUnavailable(
+                        f"the model server at {self.base_url} answered HTTP "
+                        f"{response.status_code}: {_error_text(response)}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[len("data:"):].strip()
+                    if data == "[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    choices = chunk.get("choices") or []
+                    delta = (choices[0].get("delta") or {}) if choices else {}
+                    yield delta.get("content") or "", chunk.get("usage")
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"the model server at {self.base_url} failed mid-answer "
+                                   f"({type(exc).__name__})") from None
+        except json.JSONDecodeError:
+            raise ModelUnavailable(f"the model server at {self.base_url} sent a stream that is "
+                                   "not OpenAI-compatible JSON") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        message = response.json().get("error", {})
+        return str(message.get("message") if isinstance(message, dict) else message)[:200]
+    except (ValueError, AttributeError):
+        return response.text[:200]

@@ -1,0 +1,165 @@
+"""The agent over HTTP: `/decide_and_act` (the long-standing contract), the rules, a back-test of
+rules on past descriptions, and the audit trail (decisions, deliveries, retry)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import Conflict, DeliveryError
+from ..auth import require_token
+from ..rules_file import current_rules_text, load_current_rules, rules_path, save_rules_text
+
+router = APIRouter(tags=["agent"])
+
+MAX_RULES_CHARS = 200_000
+
+
+class DecideRequest(BaseModel):
+    analysis: str = Field(max_length=100_000, description="the description to decide on")
+    run_id: str | None = Field(None, max_length=200)
+    video_filename: str | None = Field(None, max_length=500)
+
+
+class RulesText(BaseModel):
+    yaml: str = Field(max_length=MAX_RULES_CHARS)
+
+
+class RulesView(BaseModel):
+    yaml: str
+    source: str
+    path: str
+    labels: list[str]
+
+
+class BacktestRequest(BaseModel):
+    yaml: str | None = Field(None, max_length=MAX_RULES_CHARS,
+                             description="rules to try; the current rules when omitted")
+    limit: int = Field(200, ge=1, le=2000, description="how many past analyses")
+
+
+def jsonable(value: Any) -> Any:
+    """Agent records come as dataclasses, pydantic models or dicts; the API sends plain JSON."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+@router.post("/decide_and_act", dependencies=[Depends(require_token)])
+async def decide_and_act_endpoint(request: Request, body: DecideRequest) -> dict[str, Any]:
+    """Decide on a description and act (email, webhook, log) per the rules, attempting each
+    delivery before answering `{"decision": {"label", "score", "reason"}, "action": ...,
+    "email_status": "sent" | "failed" | "skipped", ...}`."""
+    from ...agent.act import decide_and_act
+
+    services = request.app.state.services
+    settings = services.settings
+    rules = load_current_rules(settings)
+    # wait=True: like the long-standing endpoint, answer once the email was attempted
+    # ("sent" or "failed"); a failed delivery stays in the outbox and is retried.
+    return await run_in_threadpool(
+        lambda: decide_and_act(body.analysis, body.run_id, body.video_filename,
+                               settings=settings, store=services.store, rules=rules,
+                               wait=True, outbox=services.outbox))
+
+
+def _rules_view(request: Request) -> RulesView:
+    settings = request.app.state.services.settings
+    text, source = current_rules_text(settings)
+    return RulesView(yaml=text, source=source, path=str(rules_path(settings)),
+                     labels=load_current_rules(settings).labels)
+
+
+@router.get("/api/rules", response_model=RulesView)
+def get_rules(request: Request) -> RulesView:
+    """The rules in force, as YAML, and where they come from."""
+    return _rules_view(request)
+
+
+@router.put("/api/rules", response_model=RulesView, dependencies=[Depends(require_token)],
+            responses={422: {"description": "invalid rules; the message names rule and field"}})
+def put_rules(request: Request, body: RulesText) -> RulesView:
+    """Validate and save the rules (to CHRONICON_RULES, else `<data dir>/rules.yaml`)."""
+    save_rules_text(request.app.state.services.settings, body.yaml)
+    return _rules_view(request)
+
+
+@router.post("/api/rules/backtest", dependencies=[Depends(require_token)])
+async def backtest_rules(request: Request, body: BacktestRequest) -> dict[str, Any]:
+    """Run rules (given, or the current ones) over past descriptions: each analysis's label then
+    and now, how many would change, and precision/recall against the past decisions."""
+    from ...agent.backtest import backtest
+    from ...agent.decide import decide
+    from ...agent.rules import parse_rules
+
+    services = request.app.state.services
+    rules = (parse_rules(body.yaml, "candidate rules") if body.yaml is not None
+             else load_current_rules(services.settings))
+    records = services.store.list_analyses(body.limit, 0)
+
+    def run() -> dict[str, Any]:
+        items, labelled = [], []
+        for record in records:
+            text = str(record.result.get("analysis", ""))
+            decision = decide(text, rules)
+            items.append({"analysis_id": record.id, "video_filename": record.video_filename,
+                          "excerpt": text[:160], "previous_label": record.label,
+                          **decision.summary()})
+            if record.label:
+                labelled.append({"analysis": text,
+                                 "labels": [] if record.label == "none" else [record.label]})
+        report = backtest(rules, labelled).details() if labelled else None
+        changed = sum(1 for i in items
+                      if i["previous_label"] is not None and i["previous_label"] != i["label"])
+        return {"total": len(items), "changed": changed, "items": items,
+                "agreement": report}
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/api/decisions")
+def list_decisions(request: Request, limit: int = Query(50, ge=1, le=500),
+                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    """Every decision the agent made, newest first (the audit trail)."""
+    rows = request.app.state.services.store.list_decisions(limit, offset)
+    return {"items": [jsonable(r) for r in rows], "limit": limit, "offset": offset}
+
+
+@router.get("/api/deliveries")
+def list_deliveries(request: Request, limit: int = Query(50, ge=1, le=500),
+                    offset: int = Query(0, ge=0),
+                    status: str | None = Query(None, max_length=40),
+                    decision_id: int | None = Query(None, ge=1, le=2**62,
+                                                    description="only this decision's")
+                    ) -> dict[str, Any]:
+    """Deliveries (email, webhook, log) with status and attempts, newest first."""
+    store = request.app.state.services.store
+    if decision_id is not None:
+        rows = [r for r in store.deliveries_for_decision(decision_id)
+                if status is None or r.status == status][offset:offset + limit]
+    else:
+        rows = store.list_deliveries(limit, offset, status=status)
+    return {"items": [jsonable(r) for r in rows], "limit": limit, "offset": offset}
+
+
+@router.post("/api/deliveries/{delivery_id}/retry", dependencies=[Depends(require_token)],
+             responses={404: {}, 409: {"description": "the delivery cannot be retried"}})
+async def retry_delivery(request: Request, delivery_id: int) -> dict[str, Any]:
+    """Make a failed, suppressed or retrying delivery due again now, with fresh attempts."""
+    from ...agent.outbox import Outbox
+
+    services = request.app.state.services
+    outbox = services.outbox or Outbox(services.store, services.settings)
+    try:
+        record = await run_in_threadpool(outbox.retry, delivery_id)
+    except DeliveryError as exc:
+        raise Conflict(exc.message) from None
+    return {"delivery": jsonable(record)}

@@ -1,0 +1,107 @@
+"""POST /api/analyze: a streamed upload, probed, validated, queued (202 with the job id)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import BadVideo, ChroniconError, NotAVideo
+from ..auth import require_token
+from ..parameters import INT_RANGES, SAMPLING_STRATEGIES, parse_parameters
+from ..uploads import Upload, receive_upload
+
+router = APIRouter(tags=["analyze"])
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: str
+    position: int | None
+    status_url: str
+    events_url: str
+    page_url: str
+
+
+def _multipart_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary",
+                 "description": "the video (MP4, AVI, MOV, MKV, WebM); MAX_UPLOAD_MB applies"},
+        "prompt": {"type": "string", "maxLength": 2000},
+        "model": {"type": "string", "description": "one of the models /health lists"},
+        "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
+    }
+    for name, (low, high, default) in INT_RANGES.items():
+        properties[name] = {"type": "integer", "minimum": low, "maximum": high, "default": default}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": properties}}}}}
+
+
+def allowed_models(request: Request) -> list[str]:
+    """The server's model first, then the presets (loaded on demand, one at a time)."""
+    from ...vlm.catalog import PRESETS
+
+    services = request.app.state.services
+    if services.backends.injected:
+        return [services.settings.model]
+    return list(dict.fromkeys([services.settings.model, *PRESETS]))
+
+
+def reject_still_image(info: Any, upload: Upload) -> None:
+    """FFmpeg opens a PNG or JPEG as a one-frame "video" (an image pipe); the web accepts
+    videos only, so a photo gets a clear 415 instead of a one-frame analysis."""
+    if info.container.endswith("_pipe") or info.container == "image2":
+        raise NotAVideo(f"{upload.filename}: a still image ({info.codec}), not a video; "
+                        "upload MP4, AVI, MOV, MKV or WebM")
+
+
+def _rename_in_message(exc: ChroniconError, upload: Upload) -> ChroniconError:
+    """Probe messages name the file; name the user's file, not our generated one."""
+    exc.message = exc.message.replace(upload.path.name, upload.filename)
+    exc.args = (exc.message,)
+    return exc
+
+
+@router.post("/api/analyze", status_code=202, response_model=JobAccepted,
+             dependencies=[Depends(require_token)], openapi_extra=_multipart_schema(),
+             responses={413: {"description": "upload larger than MAX_UPLOAD_MB"},
+                        415: {"description": "not a video"},
+                        422: {"description": "bad parameter or unusable video"}})
+async def submit_analysis(request: Request) -> JobAccepted:
+    """Upload a video with the analysis parameters; the job is queued and runs in order.
+
+    Parameters (form fields, all optional): frames 1-16 (8), max_tokens 250-500 (250),
+    min_tokens 50-200 (50), resize 64-1536 (336), prompt, model, sampling uniform|motion|scene.
+    """
+    from ...video.probe import probe
+
+    services = request.app.state.services
+    settings = services.settings
+    started = time.perf_counter()
+    upload = await receive_upload(request.stream(), request.headers.get("content-type"),
+                                  request.headers.get("content-length"), settings.uploads_dir,
+                                  settings.max_upload_bytes)
+    upload_seconds = time.perf_counter() - started
+    try:
+        params = parse_parameters(upload.fields, allowed_models(request))
+        info = await run_in_threadpool(probe, upload.path)
+        reject_still_image(info, upload)
+    except BadVideo as exc:
+        upload.path.unlink(missing_ok=True)
+        raise _rename_in_message(exc, upload) from None
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    options = params.to_dict()
+    model = options.pop("model")
+    detail = (f"{upload.filename}: {upload.size / 1024 / 1024:.1f} MB, "
+              f"{info.duration:.1f} s, {info.width}x{info.height}")
+    job = services.queue.submit(upload.path, upload.filename, model, options,
+                                upload={"seconds": upload_seconds, "detail": detail})
+    position = services.store.queue_position(job.id)
+    return JobAccepted(job_id=job.id, state=job.state, position=position,
+                       status_url=f"/api/jobs/{job.id}", events_url=f"/api/jobs/{job.id}/events",
+                       page_url=f"/jobs/{job.id}")

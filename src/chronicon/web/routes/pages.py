@@ -1,0 +1,78 @@
+"""The pages: server-rendered templates (Jinja autoescapes every value, model text included)
+that small vanilla scripts bring to life. No external resource: the app works offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from ..parameters import DEFAULT_PROMPT, INT_RANGES, SAMPLING_STRATEGIES
+from .analyses import detail, get_record, summary
+from .analyze import allowed_models
+from .system import debug_data, health_data
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 24
+
+
+# Defence in depth behind the escaping: pages run only this server's scripts, so even text that
+# slipped through unescaped could not execute (no inline script, no foreign origin).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                               "script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def render(request: Request, template: str, page: str, **context: Any) -> HTMLResponse:
+    settings = request.app.state.services.settings
+    return request.app.state.templates.TemplateResponse(request, template, {
+        "page": page, "auth_required": settings.api_token is not None, **context},
+        headers=PAGE_HEADERS)
+
+
+@router.get("/", response_class=HTMLResponse)
+def analyze_page(request: Request) -> HTMLResponse:
+    settings = request.app.state.services.settings
+    return render(request, "analyze.html", "analyze", ranges=INT_RANGES,
+                  sampling=SAMPLING_STRATEGIES, models=allowed_models(request),
+                  default_prompt=DEFAULT_PROMPT, max_upload_mb=settings.max_upload_mb)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: str) -> HTMLResponse:
+    job = request.app.state.services.queue.get(job_id)
+    return render(request, "job.html", "analyze", job=job)
+
+
+@router.get("/history", response_class=HTMLResponse)
+def history_page(request: Request, page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
+    store = request.app.state.services.store
+    total = store.count_analyses()
+    records = store.list_analyses(PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    return render(request, "history.html", "history", items=[summary(r) for r in records],
+                  page_number=page, has_next=page * PAGE_SIZE < total, total=total)
+
+
+@router.get("/history/{analysis_id}", response_class=HTMLResponse)
+def analysis_page(request: Request, analysis_id: str) -> HTMLResponse:
+    return render(request, "analysis.html", "history",
+                  analysis=detail(request.app.state.services.store,
+                                  get_record(request, analysis_id)))
+
+
+@router.get("/agent", response_class=HTMLResponse)
+def agent_page(request: Request) -> HTMLResponse:
+    return render(request, "agent.html", "agent")
+
+
+@router.get("/system", response_class=HTMLResponse)
+def system_page(request: Request) -> HTMLResponse:
+    return render(request, "system.html", "system", health=health_data(request),
+                  debug=debug_data(request))

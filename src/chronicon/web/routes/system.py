@@ -1,0 +1,132 @@
+"""Operations: /health (is it up, is the model warm), /debug (versions, memory, masked
+settings), /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+import psutil
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from ... import __version__
+
+router = APIRouter(tags=["system"])
+
+
+def health_data(request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    model = services.backends.status()
+    counts = services.store.count_jobs_by_state()
+    current = services.queue.current
+    return {
+        "status": "ok",
+        "version": __version__,
+        "model": model["model"],
+        "model_loaded": model["loaded"],
+        "model_loads": model["loads"],
+        "model_error": model["error"],
+        "device": model["device"] or services.settings.device,
+        "dtype": model["dtype"],
+        "quantization": model["quantization"],
+        "queue_depth": counts["queued"],
+        "running_job": current.job_id if current else None,
+        "jobs": counts,
+        "agent_enabled": services.settings.agent_enabled,
+        "auth_required": services.settings.api_token is not None,
+        "max_upload_mb": services.settings.max_upload_mb,
+    }
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    """Status, model loaded or not (and how many loads so far), device, queue depth, version."""
+    return health_data(request)
+
+
+def _torch_facts() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"torch": None, "cuda_available": False}
+    facts: dict[str, Any] = {"torch": torch.__version__,
+                             "cuda_available": torch.cuda.is_available(),
+                             "cuda_version": torch.version.cuda,
+                             "mps_available": bool(getattr(torch.backends, "mps", None)
+                                                   and torch.backends.mps.is_available()),
+                             "threads": torch.get_num_threads()}
+    if facts["cuda_available"]:
+        facts["cuda_devices"] = []
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            facts["cuda_devices"].append({"index": i, "name": torch.cuda.get_device_name(i),
+                                          "memory_free_mb": free // 2**20,
+                                          "memory_total_mb": total // 2**20})
+    return facts
+
+
+def debug_data(request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    memory = psutil.virtual_memory()
+    process = psutil.Process()
+    return {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        **_torch_facts(),
+        "memory": {"total_mb": memory.total // 2**20, "available_mb": memory.available // 2**20,
+                   "process_rss_mb": process.memory_info().rss // 2**20},
+        "cpu_count": psutil.cpu_count(),
+        "backend": services.backends.status(),
+        "settings": services.settings.masked(),
+    }
+
+
+@router.get("/debug")
+def debug(request: Request) -> dict[str, Any]:
+    """Python, torch, CUDA, memory, and every setting with secrets masked."""
+    return debug_data(request)
+
+
+def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
+    if labels:
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        return f"{name}{{{inner}}} {value:g}"
+    return f"{name} {value:g}"
+
+
+def _delivery_counts(store: Any) -> dict[str, int]:
+    return store.count_deliveries()
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: jobs by state, stage durations, model loads, deliveries."""
+    services = request.app.state.services
+    store = services.store
+    lines = ["# HELP chronicon_jobs Jobs by state.", "# TYPE chronicon_jobs gauge"]
+    lines += [_line("chronicon_jobs", n, {"state": s})
+              for s, n in store.count_jobs_by_state().items()]
+    lines += ["# HELP chronicon_stage_seconds Time spent per stage over all jobs.",
+              "# TYPE chronicon_stage_seconds summary"]
+    for stage, (count, total) in sorted(store.stage_duration_totals().items()):
+        lines.append(_line("chronicon_stage_seconds_count", count, {"stage": stage}))
+        lines.append(_line("chronicon_stage_seconds_sum", round(total, 6), {"stage": stage}))
+    model = services.backends.status()
+    lines += ["# HELP chronicon_model_loads_total Model loads since the server started.",
+              "# TYPE chronicon_model_loads_total counter",
+              _line("chronicon_model_loads_total", model["loads"]),
+              "# HELP chronicon_model_loaded 1 when a model is loaded and warm.",
+              "# TYPE chronicon_model_loaded gauge",
+              _line("chronicon_model_loaded", 1 if model["loaded"] else 0),
+              "# HELP chronicon_analyses Analyses in the history.",
+              "# TYPE chronicon_analyses gauge",
+              _line("chronicon_analyses", store.count_analyses()),
+              "# HELP chronicon_deliveries Deliveries by status.",
+              "# TYPE chronicon_deliveries gauge"]
+    lines += [_line("chronicon_deliveries", n, {"status": s})
+              for s, n in sorted(_delivery_counts(store).items())]
+    return PlainTextResponse("\n".join(lines) + "\n",
+                             media_type="text/plain; version=0.0.4; charset=utf-8")

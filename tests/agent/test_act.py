@@ -1,0 +1,83 @@
+"""decide_and_act: the long-standing answer shape, recorded decisions, email through the outbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from agent_support import smtp_settings
+
+from chronicon.agent.act import decide_and_act
+from chronicon.agent.outbox import Outbox
+from chronicon.config import Settings
+
+CORE_KEYS = {"decision", "action", "email_status"}
+
+
+def test_nothing_found_means_no_action(tmp_path, store, default_rules) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    result = decide_and_act("A ferry crosses a harbor at sunset.", "r1", "ferry.mp4",
+                            settings=settings, store=store, rules=default_rules)
+    assert result["decision"] == {"label": "none", "score": 0.0, "reason": "No rule matched"}
+    assert (result["action"], result["email_status"]) == ("none", "skipped")
+    assert result["deliveries"] == []
+    decision, = store.list_decisions()
+    assert (decision.label, decision.run_id, decision.video_filename) == ("none", "r1",
+                                                                          "ferry.mp4")
+
+
+def test_without_smtp_the_default_rules_log(tmp_path, store, default_rules) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    result = decide_and_act("A regional train on the railway.", "r2", "t.mp4",
+                            settings=settings, store=store, rules=default_rules, wait=True)
+    assert set(result) >= CORE_KEYS
+    assert result["decision"]["label"] == "train"
+    assert result["decision"]["reason"] == "Matched: train, railway"
+    assert (result["action"], result["email_status"]) == ("log", "skipped")
+    assert result["deliveries"][0]["status"] == "sent"
+    assert store.get_decision(result["decision_id"]).action == "log"
+
+
+def test_email_is_queued_then_sent_by_the_outbox(smtp_server, tls_files, tmp_path, store,
+                                                 default_rules) -> None:
+    server = smtp_server("starttls")
+    settings = smtp_settings(tmp_path, server.port, tls_files)
+    result = decide_and_act("A <b>train</b> passes.", "r3", "clip.mp4", settings=settings,
+                            store=store, rules=default_rules, frames=[b"\xff\xd8fake-jpeg"])
+    assert (result["action"], result["email_status"]) == ("send_email", "queued")
+    assert server.messages == []
+    Outbox(store, settings).deliver_due()
+    assert store.get_delivery(result["deliveries"][0]["id"]).status == "sent"
+    message = email.message_from_bytes(server.messages[0][2], policy=email.policy.default)
+    assert "&lt;b&gt;train&lt;/b&gt;" in message.get_body(("html",)).get_content()
+    images = [p for p in message.walk() if p.get_content_maintype() == "image"]
+    assert [i.get_content() for i in images] == [b"\xff\xd8fake-jpeg"]
+
+
+def test_wait_reports_sent_or_failed(smtp_server, tls_files, tmp_path, store,
+                                     default_rules) -> None:
+    server = smtp_server("ssl")
+    settings = smtp_settings(tmp_path, server.port, tls_files, smtp_security="ssl")
+    sent = decide_and_act("A metro train.", "r4", "a.mp4", settings=settings, store=store,
+                          rules=default_rules, wait=True)
+    assert (sent["action"], sent["email_status"]) == ("send_email", "sent")
+    assert len(server.messages) == 1
+
+    bad = smtp_settings(tmp_path, server.port, tls_files, smtp_security="ssl",
+                        smtp_password="wrong")
+    failed = decide_and_act("A MySQL console.", "r5", "b.mp4", settings=bad, store=store,
+                            rules=default_rules, wait=True)
+    assert (failed["action"], failed["email_status"]) == ("send_email", "failed")
+    assert "authentication failed" in failed["deliveries"][0]["error"]
+
+
+def test_cooldown_reports_skipped(smtp_server, tls_files, tmp_path, store, default_rules) -> None:
+    server = smtp_server("starttls")
+    settings = smtp_settings(tmp_path, server.port, tls_files)
+    decide_and_act("A train.", "r6", "a.mp4", settings=settings, store=store,
+                   rules=default_rules, wait=True)
+    again = decide_and_act("A locomotive.", "r7", "b.mp4", settings=settings, store=store,
+                           rules=default_rules, wait=True)
+    assert again["email_status"] == "skipped"
+    assert again["deliveries"][0]["note"].startswith("cooldown")
+    assert len(server.messages) == 1

@@ -1,0 +1,147 @@
+"""Motion and scene strategies on clips whose events happen at known frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chronicon.video import scenes
+from chronicon.video.motion import motion_scores, pick_peaks
+from chronicon.video.probe import frame_index
+from chronicon.video.sampling import sample, uniform_indices
+from chronicon.video.scenes import find_cuts
+from media import moving_square_frame, scene_frame, write_video, write_video_with_keyframes_at
+
+SIZE = (160, 120)
+CODECS = {
+    "h264.mp4": {"codec": "libx264"},
+    "h264-gop8.mkv": {"codec": "libx264", "options": {"g": "8", "sc_threshold": "0"}},
+    "vp9.webm": {"codec": "libvpx-vp9"},
+    "mjpeg.avi": {"codec": "mjpeg", "pix_fmt": "yuvj420p"},
+}
+
+MOVE_START = 45  # the square sits still for 1.5 s, then moves
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_motion_frames_come_after_the_movement_starts(tmp_path: Path, name: str) -> None:
+    path = write_video(tmp_path / name, n_frames=90, size=SIZE, **CODECS[name],
+                       frame_fn=lambda i: moving_square_frame(i, MOVE_START, SIZE))
+    frames = sample(path, n=3, strategy="motion", resize=96)
+    indices = [f.index for f in frames]
+    assert len(indices) == 3 == len(set(indices)) and indices == sorted(indices)
+    assert all(k >= MOVE_START for k in indices), indices
+    # Kept apart: at least half a segment (90 / (2*3) = 15 frames) between picks.
+    assert min(np.diff(indices)) >= 15
+    assert [f.index for f in sample(path, n=3, strategy="motion", resize=96)] == indices
+
+
+def test_motion_scores_rise_where_the_movement_is(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "m.mp4", n_frames=90, size=SIZE,
+                       frame_fn=lambda i: moving_square_frame(i, MOVE_START, SIZE))
+    scores = motion_scores(path, frame_index(path))
+    assert scores.shape == (90,)
+    assert scores[MOVE_START + 10:].min() > 2 * scores[5:MOVE_START - 10].max()
+
+
+def test_still_clip_falls_back_to_uniform(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "still.mp4", n_frames=60, size=SIZE,
+                       frame_fn=lambda i: moving_square_frame(0, 10_000, SIZE))
+    assert [f.index for f in sample(path, n=4, strategy="motion")] == uniform_indices(60, 4)
+
+
+def test_pick_peaks_is_greedy_spread_and_stable() -> None:
+    scores = np.array([0, 9, 8, 7, 0, 0, 5, 0, 0, 9], dtype=float)
+    assert pick_peaks(scores, 3, min_gap=3) == [1, 6, 9]
+    assert pick_peaks(scores, 2, min_gap=1) == [1, 9]  # tie: the earlier frame first
+    assert pick_peaks(np.ones(10), 3, min_gap=2) == []  # flat: nothing stands out
+
+
+CUTS = [23, 61, 97]
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_hard_cuts_found_within_one_frame(tmp_path: Path, name: str) -> None:
+    path = write_video(tmp_path / name, n_frames=120, size=SIZE, **CODECS[name],
+                       frame_fn=lambda i: scene_frame(i, CUTS, SIZE))
+    found = find_cuts(path, frame_index(path))
+    assert len(found) == len(CUTS), found
+    assert all(abs(f - c) <= 1 for f, c in zip(found, CUTS, strict=True)), found
+
+
+def test_cuts_inside_a_long_group_of_pictures(tmp_path: Path, monkeypatch) -> None:
+    # Fewer anchors than cuts between keyframes: the gap fillers must still find them.
+    monkeypatch.setattr(scenes, "MAX_ANCHOR_GAP", 30)
+    cuts = [40, 80, 115]
+    path = write_video(tmp_path / "long.mkv", n_frames=150, size=SIZE,
+                       options={"g": "300", "sc_threshold": "0"},
+                       frame_fn=lambda i: scene_frame(i, cuts, SIZE))
+    assert frame_index(path).keyframe.sum() == 1
+    assert find_cuts(path, frame_index(path)) == cuts
+
+
+def test_no_cuts_in_a_single_shot(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "shot.mp4", n_frames=60, size=SIZE,
+                       frame_fn=lambda i: moving_square_frame(i, 0, SIZE))
+    assert find_cuts(path, frame_index(path)) == []
+
+
+def test_scene_sampler_takes_the_middle_of_each_scene(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "s.mp4", n_frames=120, size=SIZE,
+                       frame_fn=lambda i: scene_frame(i, CUTS, SIZE))
+    frames = sample(path, n=4, strategy="scene", resize=64)
+    assert [f.index for f in frames] == [11, 41, 78, 108]
+    # One per scene: the colours of the four frames are the four scene colours.
+    colours = {tuple(np.asarray(f.image)[60 // 2, 5] // 40) for f in frames}
+    assert len(colours) == 4
+
+
+def test_scene_sampler_fills_with_uniform_picks(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "s.mp4", n_frames=120, size=SIZE,
+                       frame_fn=lambda i: scene_frame(i, CUTS, SIZE))
+    indices = [f.index for f in sample(path, n=8, strategy="scene", resize=64)]
+    assert len(indices) == 8 == len(set(indices)) and indices == sorted(indices)
+    assert {11, 41, 78, 108} <= set(indices)
+
+
+def test_scene_sampler_with_more_scenes_than_frames(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "s.mp4", n_frames=120, size=SIZE,
+                       frame_fn=lambda i: scene_frame(i, CUTS, SIZE))
+    # Scenes: 23, 38, 36, 23 frames long; the two longest are [23, 61) and [61, 97).
+    assert [f.index for f in sample(path, n=2, strategy="scene", resize=64)] == [41, 78]
+
+
+def test_cut_on_an_early_keyframe_is_taken_without_decoding_the_gop(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    cuts = [75, 140]
+    path = write_video_with_keyframes_at(tmp_path / "k.mp4", 200, cuts,
+                                         frame_fn=lambda i: scene_frame(i, cuts, SIZE))
+    index = frame_index(path)
+    assert np.flatnonzero(index.keyframe).tolist() == [0, 30, 60, 75, 105, 135, 140, 170]
+    located: list[tuple[int, int]] = []
+    split = scenes._split_point
+    monkeypatch.setattr(scenes, "_split_point",
+                        lambda a, b, idx: located.append((a, b)) or split(a, b, idx))
+    assert find_cuts(path, index) == cuts
+    assert located == []  # both cuts came from the encoder's early keyframes: no bisection
+
+
+def test_cut_on_a_regular_keyframe_is_still_confirmed(tmp_path: Path) -> None:
+    # A cut that falls exactly on a scheduled keyframe is pinned by decoding, and a scene that
+    # changes inside a GOP is found too.
+    cuts = [60, 100]
+    path = write_video(tmp_path / "r.mp4", n_frames=150, size=SIZE,
+                       options={"g": "30", "sc_threshold": "0"},
+                       frame_fn=lambda i: scene_frame(i, cuts, SIZE))
+    assert find_cuts(path, frame_index(path)) == cuts
+
+
+def test_scene_representative_prefers_a_central_keyframe(tmp_path: Path) -> None:
+    cuts = [75, 140]
+    path = write_video(tmp_path / "g.mp4", n_frames=200, size=SIZE,
+                       options={"g": "30", "sc_threshold": "0"},
+                       frame_fn=lambda i: scene_frame(i, cuts, SIZE))
+    # Scenes [0,75) [75,140) [140,200): middles 37, 107, 169; keyframes every 30 frames.
+    assert [f.index for f in sample(path, n=3, strategy="scene")] == [30, 120, 180]

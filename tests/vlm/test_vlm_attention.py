@@ -1,0 +1,46 @@
+"""The CPU decode-step attention gives SDPA's results (it only changes which kernel runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText
+
+from chronicon.vlm.attention import ATTENTION_IMPLEMENTATION, decode_attention
+
+
+def test_decode_attention_matches_sdpa_with_grouped_heads_and_masks() -> None:
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 6, 1, 16), torch.randn(2, 2, 9, 16), torch.randn(2, 2, 9, 16)
+    keep = torch.ones(2, 1, 1, 9, dtype=torch.bool)
+    keep[1, :, :, :4] = False  # the second sequence is left-padded
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1), attn_mask=keep)
+    for mask in (keep, torch.zeros(keep.shape).masked_fill(~keep, float("-inf"))):
+        out = decode_attention(q, k, v, mask, scaling=16 ** -0.5)
+        assert out.shape == (2, 1, 6, 16)
+        torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_generation_is_unchanged(tiny_model_dir: Path, padded: bool) -> None:
+    def load(attention: str):
+        return AutoModelForImageTextToText.from_pretrained(
+            tiny_model_dir, dtype=torch.float32, attn_implementation=attention).eval()
+
+    sdpa, ours = load("sdpa"), load(ATTENTION_IMPLEMENTATION)
+    ids = torch.randint(0, 300, (2, 30), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    if padded:
+        mask[1, :8] = 0
+    outputs = []
+    with torch.inference_mode():
+        for model in (sdpa, ours):
+            outputs.append(model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=12, min_new_tokens=12,
+                do_sample=False, output_logits=True, return_dict_in_generate=True))
+    assert torch.equal(outputs[0].sequences, outputs[1].sequences)
+    for a, b in zip(outputs[0].logits, outputs[1].logits, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
