@@ -26,6 +26,7 @@ bench: setup
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_agent.py
 	$(PY) benchmarks/bench_inference.py
+	$(PY) benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

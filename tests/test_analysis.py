@@ -147,3 +147,18 @@ def test_saved_results_never_overwrite_each_other(run: tuple[AnalysisResult, lis
     assert first.name == result_filename(result) and first.name.endswith("_street.json")
     assert second.name == first.name.replace(".json", "-2.json")
     assert json.loads(first.read_text()) == json.loads(second.read_text()) == result.to_dict()
+
+
+def test_sampled_frames_reach_on_frames_before_the_first_token(backend: LocalBackend,
+                                                               clip: Path) -> None:
+    """The web page shows the thumbnails while the text is written: frames come first."""
+    timeline: list[object] = []
+    result = analyze(clip, AnalysisOptions(frames=3, max_tokens=5, min_tokens=5), backend,
+                     on_event=timeline.append,
+                     on_frames=lambda frames: timeline.append([f.index for f in frames]))
+    handed = [item for item in timeline if isinstance(item, list)]
+    assert handed == [[f.index for f in result.frames]]
+    first_token = next(i for i, e in enumerate(timeline) if isinstance(e, TokenGenerated))
+    assert timeline.index(handed[0]) < first_token
+    assert "".join(e.text for e in timeline if isinstance(e, TokenGenerated)).strip() == (
+        result.analysis)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -133,9 +134,12 @@ def _r(seconds: float) -> float:
 
 
 def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
-            on_event: EventCallback = ignore_event) -> AnalysisResult:
+            on_event: EventCallback = ignore_event,
+            on_frames: Callable[[list[Frame]], None] | None = None) -> AnalysisResult:
     """Describe the video at `video_path`. Options are validated before the file is touched;
-    a bad video raises the specific BadVideo subclass, an unavailable model ModelUnavailable."""
+    a bad video raises the specific BadVideo subclass, an unavailable model ModelUnavailable.
+    `on_frames` receives the sampled frames (with their images) before the model runs, so a
+    caller can show them while the text is still being written."""
     options.validate()
     start = time.perf_counter()
     path = Path(video_path)
@@ -153,6 +157,8 @@ def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
                     info=info, on_event=on_event)
     sampling_s = time.perf_counter() - t
     on_event(StageFinished(Stage.SAMPLING, sampling_s, f"{len(frames)} frames"))
+    if on_frames is not None:
+        on_frames(frames)
 
     on_event(StageStarted(Stage.MODEL_LOAD, backend.info().model_id))
     load_s = backend.load()
@@ -160,11 +166,22 @@ def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
                            "already loaded" if load_s == 0 else _describe_info(backend.info())))
 
     pieces: list[str] = []
-    for piece in backend.describe(frames, options.prompt, options.generation_params(),
-                                  video_fps=info.fps or None, video_duration=info.duration,
-                                  on_event=on_event):
+
+    def on_piece(piece: str) -> None:
         pieces.append(piece)
         on_event(TokenGenerated(piece))
+
+    params = options.generation_params()
+    fps = info.fps or None
+    # A backend that offers `describe_to` generates the same pieces in this thread (faster on
+    # small CPUs; see LocalBackend); any other backend streams through `describe`.
+    if callable(getattr(backend, "describe_to", None)):
+        backend.describe_to(frames, options.prompt, params, on_piece,  # type: ignore[attr-defined]
+                            video_fps=fps, video_duration=info.duration, on_event=on_event)
+    else:
+        for piece in backend.describe(frames, options.prompt, params, video_fps=fps,
+                                      video_duration=info.duration, on_event=on_event):
+            on_piece(piece)
     stats = backend.last_stats
     total = time.perf_counter() - start
     return AnalysisResult(

@@ -109,25 +109,6 @@ class WarmBackend:
         return status
 
 
-class _FrameCapture:
-    """Wraps the backend for one job: the frames handed to `describe` are saved as JPEGs and
-    announced (thumbnail URL + timestamp) before generation starts, so the page shows them
-    while the text is still being written."""
-
-    def __init__(self, backend: Any, on_frames: Callable[[list], None]):
-        self._backend = backend
-        self._on_frames = on_frames
-
-    def describe(self, *args: Any, **kwargs: Any) -> Any:
-        frames = kwargs.get("frames", args[0] if args else None)
-        if isinstance(frames, list | tuple):
-            self._on_frames(list(frames))
-        return self._backend.describe(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-
 class TokenBatcher:
     """At most one `token` event per `window` seconds: a piece that comes after a quiet spell
     goes out at once, pieces that come faster are joined. The page still sees the text grow
@@ -318,15 +299,15 @@ class JobQueue:
         backend = self.backends.get(job.model)
         was_loaded = backend.loaded
         frames_dir = self.frames_dir(job.id)
-        captured = _FrameCapture(backend, lambda frames: self._save_frames(job.id, frames))
         result = None
         try:
-            result = analyze(Path(job.video_path), options, captured, on_event)
+            # Frames are saved and announced before generation, so the page shows them while
+            # the text is still being written.
+            result = analyze(Path(job.video_path), options, backend, on_event,
+                             on_frames=lambda frames: self._save_frames(job.id, frames))
         finally:
             if not was_loaded and backend.loaded:  # this job paid for the (one) model load
                 self.backends.count_load(result.times.model_load if result else 0.0)
-        if not any(frames_dir.glob("*.jpg")):
-            self._save_frames(job.id, list(getattr(result, "frames", []) or []))
         analysis_id = uuid.uuid4().hex
         result_path = save_result(result, self.settings.results_dir)
         self.store.insert_analysis(

@@ -205,3 +205,37 @@ def test_create_backend_applies_settings_and_overrides(tmp_path: Path,
         create_backend(settings, device="cuda")
     with pytest.raises(BadParameter, match="remote_url"):
         create_backend(Settings(data_dir=tmp_path, backend="remote"))
+
+
+def test_describe_to_streams_the_same_pieces_in_the_calling_thread(backend: LocalBackend) -> None:
+    frames = make_frames([0, 150, 299])
+    params = GenerationParams(max_tokens=16, min_tokens=16)
+    via_iterator = list(backend.describe(frames, PROMPT, params, 30.0, 10.0))
+    pieces: list[str] = []
+    backend.describe_to(frames, PROMPT, params, pieces.append, 30.0, 10.0)
+    assert pieces == via_iterator
+    assert backend.last_stats.generated_tokens == 16
+
+
+def test_a_failing_piece_callback_stops_generation(backend: LocalBackend) -> None:
+    class Enough(Exception):
+        pass
+
+    def on_piece(piece: str) -> None:
+        raise Enough(piece)
+
+    with pytest.raises(Enough):
+        backend.describe_to(make_frames([0]), PROMPT, GenerationParams(4000, 4000), on_piece)
+    list(backend.describe(make_frames([0]), PROMPT, GenerationParams(2, 2)))  # lock released
+
+
+@pytest.mark.slow
+def test_compile_runs_the_model_through_torch_compile(tiny_model_dir: Path) -> None:
+    b = LocalBackend(model=str(tiny_model_dir), device="cpu", compile=True)
+    b.load()
+    assert b.info().compiled
+    assert all("forward" not in vars(m) for m in b.model.modules()
+               if type(m) is torch.nn.Linear)  # inductor packs weights itself
+    list(b.describe(make_frames([0, 30]), PROMPT, GenerationParams(3, 3)))
+    assert b.last_stats.generated_tokens == 3
+    assert b.info().compiled  # it ran compiled, no fallback

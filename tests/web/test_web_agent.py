@@ -61,7 +61,9 @@ def test_malformed_json_is_422(idle_client: TestClient, path: str) -> None:
     response = idle_client.request(method, path, content=b'{"analysis": "unterminated',
                                    headers={"Content-Type": "application/json"})
     assert response.status_code == 422
-    assert "JSON" in response.json()["error"] or "json" in response.json()["error"]
+    body = response.json()
+    assert body["field"] == "body"
+    assert body["error"].startswith("body: malformed JSON at character ")
 
 
 def test_rules_default_then_save_then_invalid(idle_client: TestClient,

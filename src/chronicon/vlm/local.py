@@ -9,9 +9,10 @@ carries each frame's real timestamp and the processor never re-samples our frame
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from transformers import (
     AutoProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
-    TextIteratorStreamer,
+    TextStreamer,
 )
 from transformers.utils import logging as transformers_logging
 from transformers.video_utils import VideoMetadata
@@ -33,6 +34,7 @@ from ..video.frames import Frame
 from .attention import ATTENTION_IMPLEMENTATION
 from .backend import BackendInfo, GenerationParams, GenerationStats
 from .catalog import ModelRef, count_parameters, resolve_model
+from .cpu_linear import can_prepack, prepack_linears
 from .device import (
     QUANT_4BIT,
     QUANT_8BIT,
@@ -78,24 +80,31 @@ def video_metadata(frames: list[Frame], fps: float | None,
                          frames_indices=indices)
 
 
-class _TimedStreamer(TextIteratorStreamer):
-    """Text pieces as they decode, plus the moment the first generated token arrived."""
+class _PieceStreamer(TextStreamer):
+    """Hands each decoded text piece to a callback; notes when the first generated token came."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, on_piece: Callable[[str], None]) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.on_piece = on_piece
         self.first_token_at: float | None = None
+        self.emitted = False
 
     def put(self, value: torch.Tensor) -> None:
         if not self.next_tokens_are_prompt and self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         super().put(value)
 
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self.emitted = True
+            self.on_piece(text)
+
 
 class _Cancelled(StoppingCriteria):
-    """Stops generation at the next token once the consumer stops reading."""
+    """Stops generation at the next token once `event` is set (the consumer stopped reading)."""
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor,
                  **kwargs: Any) -> torch.BoolTensor:
@@ -242,6 +251,14 @@ class LocalBackend:
         if not self.device.startswith("cuda"):
             model.to(self.device)
         model.eval()
+        # Not under torch.compile: inductor needs plain weights (it packs them itself).
+        if (can_prepack(self.dtype, self.device) and not self.quantization.quantized
+                and not self._compile_requested):
+            try:
+                packed = prepack_linears(model)
+                log.debug("prepacked %d Linear layers for oneDNN", packed)
+            except RuntimeError as exc:  # an unusual torch build: plain F.linear still works
+                log.warning("could not prepack Linear weights (%s)", _first_line(exc))
         return model
 
     def _bnb_config(self) -> Any:
@@ -298,18 +315,65 @@ class LocalBackend:
     def describe(self, frames: list[Frame], prompt: str, params: GenerationParams,
                  video_fps: float | None = None, video_duration: float | None = None,
                  on_event: EventCallback = ignore_event) -> Iterator[str]:
+        """The Backend protocol's iterator: generation runs in a helper thread and its pieces
+        come through a queue. Closing the iterator early stops the generation."""
+        self._check_request(frames, prompt)
+        self.load()
+        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+        cancel = threading.Event()
+
+        def run() -> None:
+            try:
+                self.describe_to(frames, prompt, params, lambda p: pieces.put(("piece", p)),
+                                 video_fps, video_duration, on_event, cancel=cancel)
+                pieces.put(("done", None))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+                pieces.put(("error", exc))
+
+        thread = threading.Thread(target=run, name="chronicon-generate", daemon=True)
+        thread.start()
+        try:
+            while True:
+                kind, value = pieces.get()
+                if kind == "piece":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            cancel.set()  # a consumer that stopped reading stops the generation too
+            thread.join()
+
+    def describe_to(self, frames: list[Frame], prompt: str, params: GenerationParams,
+                    on_piece: Callable[[str], None], video_fps: float | None = None,
+                    video_duration: float | None = None,
+                    on_event: EventCallback = ignore_event,
+                    cancel: threading.Event | None = None) -> None:
+        """Generate in the calling thread, handing each text piece to `on_piece` as it decodes.
+
+        Preferred over `describe` where a callback will do (`analyze` uses it): on a 2-core
+        machine OpenMP throttles its spin-waiting as soon as a second thread runs torch work,
+        which made every decode step ~40% slower when generation ran in a helper thread.
+        An exception raised by `on_piece` stops the generation and propagates.
+        """
+        self._check_request(frames, prompt)
+        self.load()
+        with self._generate_lock:
+            self._generate(frames, prompt, params, video_fps, video_duration, on_event,
+                           on_piece, cancel or threading.Event(), allow_retry=True)
+
+    @staticmethod
+    def _check_request(frames: list[Frame], prompt: str) -> None:
         if not frames:
             raise BadParameter("frames", "no frames to describe")
         if not prompt or not prompt.strip():
             raise BadParameter("prompt", "must not be empty")
-        self.load()
-        with self._generate_lock:
-            yield from self._describe(frames, prompt, params, video_fps, video_duration,
-                                      on_event, allow_retry=True)
 
-    def _describe(self, frames: list[Frame], prompt: str, params: GenerationParams,
+    def _generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
                   video_fps: float | None, video_duration: float | None,
-                  on_event: EventCallback, allow_retry: bool) -> Iterator[str]:
+                  on_event: EventCallback, on_piece: Callable[[str], None],
+                  cancel: threading.Event, allow_retry: bool) -> None:
         stats = GenerationStats()
         self.last_stats = stats
         on_event(StageStarted(Stage.PREPROCESS, f"{len(frames)} frames"))
@@ -321,50 +385,30 @@ class LocalBackend:
                                f"{stats.prompt_tokens} prompt tokens"))
         on_event(StageStarted(Stage.GENERATE, f"up to {params.max_tokens} tokens"))
 
-        streamer = _TimedStreamer(self.processor.tokenizer)
-        cancel = _Cancelled()
-        outcome: dict[str, Any] = {}
+        streamer = _PieceStreamer(self.processor.tokenizer, on_piece)
         gen_kwargs = dict(inputs, streamer=streamer, max_new_tokens=params.max_tokens,
                           min_new_tokens=params.min_tokens, do_sample=not params.greedy,
-                          stopping_criteria=StoppingCriteriaList([cancel]))
+                          stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]))
         if not params.greedy:
             gen_kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:
             # Clear sampling knobs a model's generation_config may carry, so greedy stays quiet.
             gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-
-        def run() -> None:
-            try:
-                with torch.inference_mode():
-                    outcome["ids"] = self.model.generate(**gen_kwargs)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
-                outcome["error"] = exc
-                streamer.end()
-
         gen_start = time.perf_counter()
-        thread = threading.Thread(target=run, name="chronicon-generate", daemon=True)
-        thread.start()
-        yielded = False
         try:
-            for piece in streamer:
-                if piece:
-                    yielded = True
-                    yield piece
-        finally:
-            cancel.event.set()  # a consumer that stopped reading stops the generation too
-            thread.join()
-        error = outcome.get("error")
-        if error is not None:
-            if self._compiled and allow_retry and not yielded:
-                self._uncompile(error)
-                yield from self._describe(frames, prompt, params, video_fps, video_duration,
-                                          on_event, allow_retry=False)
+            with torch.inference_mode():
+                ids = self.model.generate(**gen_kwargs)
+        except Exception as exc:
+            if self._compiled and allow_retry and not streamer.emitted:
+                self._uncompile(exc)
+                self._generate(frames, prompt, params, video_fps, video_duration, on_event,
+                               on_piece, cancel, allow_retry=False)
                 return
-            raise error
+            raise
         stats.generate_s = time.perf_counter() - gen_start
         first = streamer.first_token_at
         stats.time_to_first_token_s = (first - gen_start) if first else stats.generate_s
-        stats.generated_tokens = int(outcome["ids"].shape[1]) - stats.prompt_tokens
+        stats.generated_tokens = int(ids.shape[1]) - stats.prompt_tokens
         on_event(StageFinished(Stage.GENERATE, stats.generate_s,
                                f"{stats.generated_tokens} tokens"))
 

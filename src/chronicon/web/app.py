@@ -154,6 +154,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            # loc is ("body", <character offset>): name the body, say where it broke.
+            offset = first["loc"][-1] if first.get("loc") else "?"
+            reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+            return _error_response(request, 422, f"body: malformed JSON at character {offset} "
+                                   f"({reason})", "BadParameter", "body")
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(loc) or "body"
         return _error_response(request, 422, f"{field}: {first.get('msg', 'invalid')}",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..analysis import DEFAULT_PROMPT
 from ..errors import BadParameter
+from ..video.sampling import STRATEGIES as SAMPLING_STRATEGIES
 
-SAMPLING_STRATEGIES = ("uniform", "motion", "scene")
-DEFAULT_PROMPT = "Describe the main events in this video."
-MAX_PROMPT_CHARS = 2000
+MAX_PROMPT_CHARS = 2000  # tighter than the CLI's: a form field, not a scripted prompt file
 
 # name: (minimum, maximum, default)
 INT_RANGES: dict[str, tuple[int, int, int]] = {
