@@ -14,10 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
+from chronicon.analysis import AnalysisOptions, analyze
+from chronicon.config import Settings
 from chronicon.errors import ModelUnavailable
 from chronicon.video.frames import Frame
-from chronicon.vlm.backend import GenerationParams
+from chronicon.vlm.backend import GenerationParams, create_backend
 from chronicon.vlm.remote import RemoteBackend
+from media import write_video
 
 ANSWER = ["A red ", "train ", "arrives."]
 
@@ -107,3 +110,18 @@ def test_unreachable_server_says_what_to_do() -> None:
     backend = RemoteBackend("http://127.0.0.1:9/v1", timeout=2)
     with pytest.raises(ModelUnavailable, match="cannot be reached.*CHRONICON_BACKEND=local"):
         backend.load()
+
+
+def test_analyze_runs_through_the_remote_backend_from_settings(openai_server: str,
+                                                               tmp_path) -> None:
+    """The same analyze() call, with CHRONICON_BACKEND=remote: the backend is swappable."""
+    settings = Settings(data_dir=tmp_path, backend="remote", remote_url=openai_server,
+                        remote_api_key="sk-test")
+    backend = create_backend(settings)
+    clip = write_video(tmp_path / "clip.mp4", n_frames=30)
+    result = analyze(clip, AnalysisOptions(frames=3, max_tokens=20, min_tokens=5), backend)
+    data = result.to_dict()
+    assert data["analysis"] == "".join(ANSWER).strip()
+    assert data["device"] == f"remote:{openai_server}"
+    assert data["tokens"] == {"prompt": 321, "generated": 3}
+    assert len(_OpenAIHandler.requests[0]["messages"][0]["content"]) == 2 * 3 + 1

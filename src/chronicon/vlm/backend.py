@@ -124,7 +124,8 @@ def create_backend(settings: Settings, model: str | None = None, device: str | N
         from .remote import RemoteBackend
 
         key = settings.remote_api_key.get_secret_value() if settings.remote_api_key else None
-        return RemoteBackend(settings.remote_url, model=model or settings.model, api_key=key)
+        return RemoteBackend(settings.remote_url, model=model or settings.model, api_key=key,
+                             timeout=settings.remote_timeout)
     from .local import LocalBackend  # torch/transformers load only when a backend is made
 
     quantization = settings.quantization
