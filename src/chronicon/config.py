@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def frames_dir(self) -> Path:
+        """Sampled frames kept with each analysis (`<frames dir>/<job or analysis id>/`)."""
+        return self.data_dir / "frames"
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "chronicon.db"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from .events import (
 )
 from .store import Store
 from .store.job_records import DONE, FAILED, QUEUED, JobRecord
+from .video.frames import Frame, save_frames
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +157,8 @@ class JobQueue:
         self.current: JobRuntime | None = None
 
     # ---- paths -----------------------------------------------------------------------------------
-    @property
-    def frames_root(self) -> Path:
-        return self.settings.data_dir / "frames"
-
     def frames_dir(self, job_id: str) -> Path:
-        return self.frames_root / job_id
+        return self.settings.frames_dir / job_id
 
     # ---- public API ------------------------------------------------------------------------------
     def submit(self, video_path: Path, video_filename: str, model: str | None,
@@ -344,23 +340,11 @@ class JobQueue:
         paths = [p for p in self.frames_dir(job_id).glob("*.jpg") if p.stem.isdigit()]
         return [p.read_bytes() for p in sorted(paths, key=lambda p: int(p.stem))]
 
-    def _save_frames(self, job_id: str, frames: list) -> None:
-        """Write `<position>.jpg` per frame plus `frames.json` (index and timestamp of each),
-        announcing each as a `thumbnail` event."""
-        frames_dir = self.frames_dir(job_id)
-        frames_dir.mkdir(parents=True, exist_ok=True)
-        listing = []
-        for position, frame in enumerate(frames):
-            image = getattr(frame, "image", None)
-            if image is None:
-                continue
-            image.convert("RGB").save(frames_dir / f"{position}.jpg", "JPEG", quality=85)
-            entry = {"position": position, "index": getattr(frame, "index", None),
-                     "timestamp": getattr(frame, "timestamp", None)}
-            listing.append(entry)
-            self.store.append_job_event(
-                job_id, "thumbnail", {**entry, "url": f"/api/jobs/{job_id}/frames/{position}.jpg"})
-        (frames_dir / "frames.json").write_text(json.dumps(listing), encoding="utf-8")
+    def _save_frames(self, job_id: str, frames: list[Frame]) -> None:
+        """Keep the frames with the job and announce each as a `thumbnail` event."""
+        for entry in save_frames(frames, self.frames_dir(job_id)):
+            url = f"/api/jobs/{job_id}/frames/{entry['position']}.jpg"
+            self.store.append_job_event(job_id, "thumbnail", {**entry, "url": url})
 
 
 __all__ = ["JobQueue", "WarmBackend", "TERMINAL_EVENT_KINDS"]

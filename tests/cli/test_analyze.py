@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from chronicon.cli import app
+from chronicon.config import Settings
+from chronicon.store import Store
 from media import write_video
 
 runner = CliRunner()
@@ -54,6 +56,14 @@ def test_json_prints_the_complete_result_and_saves_it(clip: Path, tiny_model_dir
     saved = list(results_dir(tmp_path).glob("*_clip.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text()) == data
     assert f"saved: {saved[0]}" in result.stderr
+    # ... and it joins the history the web app lists, with its thumbnails.
+    store = Store(Settings().db_path)
+    [record] = store.list_analyses()
+    store.close()
+    assert record.result == data and record.result_path == str(saved[0])
+    assert record.video_filename == "clip.mp4"
+    assert sorted(p.name for p in Path(record.frames_dir).glob("*.jpg")) == [
+        "0.jpg", "1.jpg", "2.jpg", "3.jpg"]
 
 
 def test_text_mode_streams_the_description_to_stdout(clip: Path, tiny_model_dir: Path,

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..analysis import DEFAULT_PROMPT, AnalysisOptions, analyze, save_result, write_output
+from ..analysis import (
+    DEFAULT_PROMPT,
+    AnalysisOptions,
+    AnalysisResult,
+    analyze,
+    save_result,
+    write_output,
+)
+from ..config import Settings
 from ..events import Event, FrameSampled, Stage, StageFinished, StageStarted, TokenGenerated
+from ..store import Store
+from ..video.frames import save_frames
 from ..vlm.backend import create_backend
 from .common import app, err, exit_on_error, out, settings_from_cli, setup_logging
 
@@ -128,6 +139,8 @@ def analyze_command(
         saved = write_output(data, output)
     elif not no_save:
         saved = save_result(result, settings.results_dir)
+    if saved is not None:
+        _record_in_history(settings, result, saved)
     if json_out:
         # Plain JSON, never reflowed or coloured: scripts parse this.
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -135,6 +148,23 @@ def analyze_command(
     elif not display.wrote_text:
         out.print(result.analysis, markup=False, highlight=False)
     _summary(data, saved)
+
+
+def _record_in_history(settings: Settings, result: AnalysisResult, saved: Path) -> str:
+    """A saved CLI analysis joins the history the web app shows: the same row, thumbnails and
+    result file a web job leaves (`chronicon serve` on the same data directory lists it)."""
+    analysis_id = uuid.uuid4().hex
+    frames_dir = settings.frames_dir / analysis_id
+    save_frames(result.frames, frames_dir)
+    data = result.to_dict()
+    store = Store(settings.db_path)
+    try:
+        store.insert_analysis(analysis_id, data, video_path=data["video_path"],
+                              video_filename=Path(data["video_path"]).name, model=data["model"],
+                              frames_dir=str(frames_dir), result_path=str(saved))
+    finally:
+        store.close()
+    return analysis_id
 
 
 def _summary(data: dict[str, Any], saved: Path | None) -> None:

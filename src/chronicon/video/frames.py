@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
+
+FRAME_JPEG_QUALITY = 85
 
 
 @dataclass(frozen=True)
@@ -19,3 +24,18 @@ class Frame:
     index: int
     timestamp: float
     image: Image.Image
+
+
+def save_frames(frames: list[Frame], directory: Path) -> list[dict[str, Any]]:
+    """Write each frame as `<position>.jpg` and a `frames.json` listing (position, index,
+    timestamp) into `directory`: how the history keeps an analysis's thumbnails. Returns the
+    listing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    listing = []
+    for position, frame in enumerate(frames):
+        frame.image.convert("RGB").save(directory / f"{position}.jpg", "JPEG",
+                                        quality=FRAME_JPEG_QUALITY)
+        listing.append({"position": position, "index": frame.index,
+                        "timestamp": frame.timestamp})
+    (directory / "frames.json").write_text(json.dumps(listing), encoding="utf-8")
+    return listing
