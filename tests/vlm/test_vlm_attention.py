@@ -22,6 +22,12 @@ def test_decode_attention_matches_sdpa_with_grouped_heads_and_masks() -> None:
         out = decode_attention(q, k, v, mask, scaling=16 ** -0.5)
         assert out.shape == (2, 1, 6, 16)
         torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-5, rtol=1e-5)
+    # A mask with a row per head takes the expanded-K/V path; same answer.
+    per_head = keep.expand(2, 6, 1, 9)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1), attn_mask=per_head)
+    out = decode_attention(q, k, v, per_head, scaling=16 ** -0.5)
+    torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("padded", [False, True])

@@ -46,6 +46,7 @@ from .device import (
     probe_machine,
 )
 from .memory import plan_precision
+from .vision_layout import make_vision_embeddings_contiguous
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ class LocalBackend:
         if not self.device.startswith("cuda"):
             model.to(self.device)
         model.eval()
+        make_vision_embeddings_contiguous(model)  # no transposed copies per layer (bit-identical)
         # Not under torch.compile: inductor needs plain weights (it packs them itself).
         if (can_prepack(self.dtype, self.device) and not self.quantization.quantized
                 and not self._compile_requested):
