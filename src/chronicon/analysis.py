@@ -24,7 +24,7 @@ from .events import EventCallback, Stage, StageFinished, StageStarted, TokenGene
 from .video.frames import Frame
 from .video.probe import VideoInfo, probe
 from .video.sampling import check_parameters, sample
-from .vlm.backend import MAX_TOKENS_LIMIT, Backend, BackendInfo, GenerationParams, GenerationStats
+from .vlm.backend import Backend, BackendInfo, GenerationParams, GenerationStats
 
 DEFAULT_PROMPT = "Describe the main events in this video."
 MAX_PROMPT_CHARS = 4000
@@ -52,14 +52,7 @@ class AnalysisOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise BadParameter(name, f"must be a whole number, got {value!r}")
-        if not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
-            raise BadParameter("max_tokens", f"must be from 1 to {MAX_TOKENS_LIMIT}, "
-                                             f"got {self.max_tokens}")
-        if self.min_tokens < 0:
-            raise BadParameter("min_tokens", f"must be 0 or more, got {self.min_tokens}")
-        if self.min_tokens > self.max_tokens:
-            raise BadParameter("min_tokens", f"{self.min_tokens} is above max_tokens "
-                                             f"{self.max_tokens} (min must not exceed max)")
+        self.generation_params()  # GenerationParams owns the token ranges and raises on them
         return self
 
     def generation_params(self) -> GenerationParams:

@@ -30,13 +30,13 @@ class GenerationParams:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
-            raise BadParameter("max_tokens",
-                               f"must be 1..{MAX_TOKENS_LIMIT}, got {self.max_tokens}")
+            raise BadParameter("max_tokens", f"must be from 1 to {MAX_TOKENS_LIMIT}, "
+                                             f"got {self.max_tokens}")
         if self.min_tokens < 0:
             raise BadParameter("min_tokens", f"must be 0 or more, got {self.min_tokens}")
         if self.min_tokens > self.max_tokens:
             raise BadParameter("min_tokens", f"{self.min_tokens} is above max_tokens "
-                                             f"{self.max_tokens}")
+                                             f"{self.max_tokens} (min must not exceed max)")
         if self.temperature < 0:
             raise BadParameter("temperature", f"must be 0 or more, got {self.temperature}")
         if not 0 < self.top_p <= 1:
