@@ -6,7 +6,7 @@ enough that a pixel comparison tells which frame index a decoder returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,6 +28,30 @@ def distinct_frame(i: int, size: tuple[int, int] = (320, 240)) -> np.ndarray:
     return img
 
 
+def _add_video_stream(container: av.container.OutputContainer, codec: str, fps: int,
+                      size: tuple[int, int],
+                      pix_fmt: str = "yuv420p") -> av.video.stream.VideoStream:
+    stream = container.add_stream(codec, rate=Fraction(fps))
+    stream.width, stream.height = size
+    stream.pix_fmt = pix_fmt
+    return stream
+
+
+def _rgb_frames(frame_fn: FrameFn, n_frames: int) -> Iterator[av.VideoFrame]:
+    for i in range(n_frames):
+        yield av.VideoFrame.from_ndarray(frame_fn(i), format="rgb24")
+
+
+def _encode_all(container: av.container.OutputContainer, stream: av.stream.Stream,
+                frames: Iterable[av.frame.Frame]) -> None:
+    """Encode and mux every frame, then flush the encoder (the empty encode())."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
 def write_video(
     path: Path,
     n_frames: int = 30,
@@ -43,19 +67,12 @@ def write_video(
     path = Path(path)
     frame_fn = frame_fn or (lambda i: distinct_frame(i, size))
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height = size
-        stream.pix_fmt = pix_fmt
+        stream = _add_video_stream(container, codec, fps, size, pix_fmt)
         if options:
             stream.options = options
         for key, value in (stream_metadata or {}).items():
             stream.metadata[key] = value
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(frame_fn(i), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        _encode_all(container, stream, _rgb_frames(frame_fn, n_frames))
     return path
 
 
@@ -101,18 +118,17 @@ def write_vfr_video(path: Path, timestamps: list[float], size: tuple[int, int] =
     """Frames `distinct_frame(i)` at the given presentation times (seconds, increasing)."""
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=Fraction(30))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+        stream = _add_video_stream(container, codec, 30, size)
         stream.codec_context.time_base = Fraction(1, 1000)
-        for i, t in enumerate(timestamps):
-            frame = av.VideoFrame.from_ndarray(distinct_frame(i, size), format="rgb24")
-            frame.pts = int(round(t * 1000))
-            frame.time_base = Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+
+        def timed() -> Iterator[av.VideoFrame]:
+            frames = _rgb_frames(lambda i: distinct_frame(i, size), len(timestamps))
+            for frame, t in zip(frames, timestamps, strict=True):
+                frame.pts = int(round(t * 1000))
+                frame.time_base = Fraction(1, 1000)
+                yield frame
+
+        _encode_all(container, stream, timed())
     return path
 
 
@@ -122,16 +138,9 @@ def write_rotated_video(path: Path, degrees: int, n_frames: int = 10,
     FFmpeg API counts; a phone held upright records 90 clockwise = -90 here)."""
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(30))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+        stream = _add_video_stream(container, "libx264", 30, size)
         stream.set_display_rotation(degrees)
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(distinct_frame(i, size), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        _encode_all(container, stream, _rgb_frames(lambda i: distinct_frame(i, size), n_frames))
     return path
 
 
@@ -146,15 +155,16 @@ def _encode_tone(container: av.container.OutputContainer, stream: av.audio.strea
     samples = np.sin(np.arange(int(seconds * 44100)) * 2 * np.pi * 440 / 44100)
     samples = (samples * 0.3).astype(np.float32)
     chunk = 1024
-    for start in range(0, len(samples), chunk):
-        block = samples[start:start + chunk].reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
-        frame.sample_rate = 44100
-        frame.pts = start
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+
+    def blocks() -> Iterator[av.AudioFrame]:
+        for start in range(0, len(samples), chunk):
+            block = samples[start:start + chunk].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            frame.pts = start
+            yield frame
+
+    _encode_all(container, stream, blocks())
 
 
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
@@ -170,16 +180,9 @@ def write_video_with_audio(path: Path, n_frames: int = 30, fps: int = 30,
     """`distinct_frame` video plus an AAC tone of the same length."""
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+        stream = _add_video_stream(container, "libx264", fps, size)
         audio = _add_tone_stream(container)  # every stream exists before the first packet
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(distinct_frame(i, size), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        _encode_all(container, stream, _rgb_frames(lambda i: distinct_frame(i, size), n_frames))
         _encode_tone(container, audio, n_frames / fps)
     return path
 
@@ -202,9 +205,7 @@ def write_video_without_frames(path: Path) -> Path:
     """A Matroska file whose video stream has no frames (only an audio tone)."""
     path = Path(path)
     with av.open(str(path), mode="w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=Fraction(30))
-        stream.width, stream.height = 160, 120
-        stream.pix_fmt = "yuv420p"
+        _add_video_stream(container, "libx264", 30, (160, 120))
         _encode_tone(container, _add_tone_stream(container), 0.5)
     return path
 
@@ -226,16 +227,14 @@ def write_video_with_keyframes_at(path: Path, n_frames: int, keyframes: list[int
     as an encoder's scene-change detection places them."""
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(30))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+        stream = _add_video_stream(container, "libx264", 30, size)
         stream.options = {"g": str(gop), "forced-idr": "1"}
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(frame_fn(i), format="rgb24")
-            if i in keyframes:
-                frame.pict_type = av.video.frame.PictureType.I
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+
+        def marked() -> Iterator[av.VideoFrame]:
+            for i, frame in enumerate(_rgb_frames(frame_fn, n_frames)):
+                if i in keyframes:
+                    frame.pict_type = av.video.frame.PictureType.I
+                yield frame
+
+        _encode_all(container, stream, marked())
     return path
