@@ -308,7 +308,7 @@ class JobQueue:
         result_path = save_result(result, self.settings.results_dir)
         self.store.insert_analysis(
             analysis_id, result.to_dict(), video_path=job.video_path,
-            video_filename=job.video_filename, model=result.to_dict().get("model"),
+            video_filename=job.video_filename, model=result.backend.model_id,
             frames_dir=str(frames_dir), job_id=job.id, result_path=str(result_path))
         if self.agent_step is not None and self.settings.agent_enabled:
             self._run_agent(job, analysis_id, result, on_event)
@@ -320,7 +320,7 @@ class JobQueue:
         assert self.agent_step is not None
         on_event(StageStarted(Stage.AGENT))
         started = time.perf_counter()
-        text = result.to_dict().get("analysis", "")
+        text = result.analysis
         try:
             outcome = self.agent_step(analysis_id, text, job.video_filename or "",
                                       self._frame_jpegs(job.id))
