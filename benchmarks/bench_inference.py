@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_model.build_smolvlm builds the architecture
+sys.path.insert(0, str(ROOT))  # tests.support.tiny_model builds the architecture
 
 CACHE = Path.home() / ".cache" / "chronicon-bench"
 MODEL_DIR = CACHE / "smolvlm2-256m-arch-v1"
@@ -65,8 +65,7 @@ def ensure_model() -> tuple[Path, float]:
     if (MODEL_DIR / "model.safetensors").exists():
         return MODEL_DIR, 0.0
     import torch
-
-    from tiny_model import build_smolvlm
+    from tests.support.tiny_model import build_smolvlm
 
     start = time.perf_counter()
     tmp = MODEL_DIR.with_name(MODEL_DIR.name + ".tmp")

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,10 +30,11 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the tiny model builder and the clip writer
+sys.path.insert(0, str(ROOT))  # tests.support: the tiny model builder, the clip writer
 
-from media import write_video  # noqa: E402
-from tiny_model import build_tiny_smolvlm  # noqa: E402
+from tests.support.media import write_video  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.tiny_model import build_tiny_smolvlm  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "chronicon" / "bench-tiny-smolvlm"
 RESULTS = ROOT / "benchmarks" / "results" / "server.json"
@@ -55,10 +55,6 @@ def tiny_model() -> Path:
     return CACHE
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RssSampler(threading.Thread):

@@ -29,6 +29,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight SmolVLM saved to disk once per session; pass it as `model=str(dir)`."""
-    from tiny_model import build_tiny_smolvlm  # tests/ is on sys.path (rootdir conftest)
+    from support.tiny_model import build_tiny_smolvlm
 
     return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm"))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_support import SMTP_PASSWORD, SMTP_USER, TlsFiles, free_port
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -27,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from chronicon.agent.rules import RuleSet, load_rules
 from chronicon.store import Store
+from support.mail import SMTP_PASSWORD, SMTP_USER, TlsFiles, free_port
 
 # ---- TLS ----------------------------------------------------------------------------------------
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 
-from agent_support import smtp_settings
-
 from chronicon.agent.act import decide_and_act
 from chronicon.agent.outbox import Outbox
 from chronicon.config import Settings
+from support.mail import smtp_settings
 
 CORE_KEYS = {"decision", "action", "email_status"}
 

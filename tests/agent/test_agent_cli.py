@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from agent_support import RECIPIENTS, SMTP_PASSWORD, SMTP_USER
 from typer.testing import CliRunner
 
 from chronicon.cli import app
 from chronicon.errors import EXIT_BAD_INPUT
+from support.mail import RECIPIENTS, SMTP_PASSWORD, SMTP_USER
 
 runner = CliRunner()
 KEYWORD_RULES = "rules:\n  - {name: train, keywords: [train, railway]}\n"

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from agent_support import RECIPIENTS, SMTP_USER, free_port, smtp_settings
 
 from chronicon.agent.channels.email import EmailChannel, build_message, routes
 from chronicon.agent.outbox import Outbox
 from chronicon.store import Store
+from support.mail import RECIPIENTS, SMTP_USER, free_port, smtp_settings
 
 PNG_PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJg"

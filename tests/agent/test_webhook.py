@@ -7,12 +7,11 @@ import hmac
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from agent_support import free_port
-
 from chronicon.agent.channels.webhook import SIGNATURE_HEADER
 from chronicon.agent.outbox import Outbox
 from chronicon.config import Settings
 from chronicon.store import Store
+from support.mail import free_port
 
 SECRET = "webhook-secret"
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from chronicon.cli import app
 from chronicon.config import Settings
 from chronicon.store import Store
-from media import write_video
+from support.media import write_video
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from chronicon.cli import app
 from chronicon.errors import EXIT_BAD_INPUT
-from media import scene_frame, write_video
+from support.media import scene_frame, write_video
 
 SIZE = (160, 120)
 CUTS = [23, 61, 97]

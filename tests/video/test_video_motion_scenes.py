@@ -12,7 +12,12 @@ from chronicon.video.motion import motion_scores, pick_peaks
 from chronicon.video.probe import frame_index
 from chronicon.video.sampling import sample, uniform_indices
 from chronicon.video.scenes import find_cuts
-from media import moving_square_frame, scene_frame, write_video, write_video_with_keyframes_at
+from support.media import (
+    moving_square_frame,
+    scene_frame,
+    write_video,
+    write_video_with_keyframes_at,
+)
 
 SIZE = (160, 120)
 CODECS = {

@@ -19,7 +19,7 @@ from chronicon.errors import (
     VideoNotFound,
 )
 from chronicon.video.probe import VideoInfo, probe
-from media import (
+from support.media import (
     truncate,
     write_audio_only,
     write_rotated_video,

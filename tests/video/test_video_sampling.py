@@ -21,7 +21,7 @@ from chronicon.video.sampling import (
     scene_middles,
     uniform_indices,
 )
-from media import (
+from support.media import (
     distinct_frame,
     reference_decode,
     write_rotated_video,

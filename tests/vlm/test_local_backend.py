@@ -17,7 +17,7 @@ from chronicon.video.frames import Frame
 from chronicon.vlm.attention import ATTENTION_IMPLEMENTATION
 from chronicon.vlm.backend import Backend, GenerationParams, create_backend
 from chronicon.vlm.local import LocalBackend, video_metadata
-from tiny_model import TINY_IMAGE_SEQ_LEN
+from support.tiny_model import TINY_IMAGE_SEQ_LEN
 
 PROMPT = "Describe the main events in this video."
 

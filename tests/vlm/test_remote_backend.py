@@ -20,7 +20,7 @@ from chronicon.errors import ModelUnavailable
 from chronicon.video.frames import Frame
 from chronicon.vlm.backend import GenerationParams, create_backend
 from chronicon.vlm.remote import RemoteBackend
-from media import write_video
+from support.media import write_video
 
 ANSWER = ["A red ", "train ", "arrives."]
 

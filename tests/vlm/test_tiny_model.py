@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from tiny_model import TINY_IMAGE_SEQ_LEN
+from support.tiny_model import TINY_IMAGE_SEQ_LEN
 
 
 def test_tiny_model_loads_with_auto_classes(tiny_model_dir: Path) -> None:

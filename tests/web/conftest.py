@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from chronicon.config import Settings
 from chronicon.web import create_app
-from media import write_video
+from support.media import write_video
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from webhelpers import TOKEN, changed
 
 from chronicon.config import Settings
 from chronicon.web import create_app
+from support.web_client import TOKEN, changed
 
 TRAIN = "A red train pulls into the railway station while people wait on the platform."
 

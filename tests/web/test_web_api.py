@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from webhelpers import TOKEN, changed, parse_sse, upload, wait_for_job
 
 from chronicon.config import Settings
 from chronicon.web import create_app
+from support.web_client import TOKEN, changed, parse_sse, upload, wait_for_job
 
 # ---- the whole path: upload → job → events → analysis -------------------------------------------
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_process import running_server
 
-from media import write_video
+from support.media import write_video
+from support.server_process import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

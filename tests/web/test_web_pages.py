@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from webhelpers import upload
+
+from support.web_client import upload
 
 EVIL = "<script>alert('pwned')</script>"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import running_server
 
 from chronicon.cli.serve_command import bind_warning, is_loopback
+from support.server_process import running_server
 
 
 @pytest.mark.parametrize(("host", "loopback"), [

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from webhelpers import upload
 
 from chronicon.config import Settings
 from chronicon.web import create_app
 from chronicon.web.uploads import MAX_FILENAME_CHARS, sanitize_filename
-from media import truncate, write_audio_only, write_video
+from support.media import truncate, write_audio_only, write_video
+from support.web_client import upload
 
 # ---- sanitize_filename ---------------------------------------------------------------------------
 

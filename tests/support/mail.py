@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chronicon.config import Settings
+
+from .ports import free_port
 
 SMTP_USER = "bot@example.org"
 SMTP_PASSWORD = "correct horse battery staple"
@@ -28,13 +29,6 @@ class TlsFiles:
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
 
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (connecting to it is refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 
