@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("CHRONICON_API_TOKEN", "api_token"))
     max_upload_mb: float = Field(default=50, gt=0,
                                  validation_alias=_env("MAX_UPLOAD_MB", "max_upload_mb"))
+    # A decoded frame larger than this is refused before decoding (a 16000x16000 GIF would
+    # take gigabytes); 64 MP passes 8K (33 MP) and most panoramas.
+    max_pixels: int = Field(default=64_000_000, ge=1,
+                            validation_alias=_env("CHRONICON_MAX_PIXELS", "max_pixels"))
     agent_enabled: bool = Field(default=True,
                                 validation_alias=_env("CHRONICON_AGENT", "agent_enabled"))
     log_level: str = Field(default="INFO",

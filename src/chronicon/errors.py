@@ -75,6 +75,13 @@ class UnsupportedCodec(BadVideo):
     http_status = 415
 
 
+class FrameTooLarge(BadVideo):
+    """A decoded frame would exceed the pixel budget (`CHRONICON_MAX_PIXELS`): refused before
+    decoding, so a "decompression bomb" (a tiny file declaring a huge frame) costs nothing."""
+
+    http_status = 413
+
+
 class UploadTooLarge(BadInput):
     http_status = 413
 
