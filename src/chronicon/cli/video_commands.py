@@ -23,7 +23,7 @@ from ..video.sampling import (
     MIN_RESIZE,
     sample,
 )
-from .common import app, err, exit_on_error, out
+from .common import app, err, exit_on_error, out, settings_from_cli
 
 CONTACT_SHEET = "contact_sheet.png"
 FRAMES_JSON = "frames.json"
@@ -42,7 +42,7 @@ def probe_command(
     as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
 ) -> None:
     """Show a video's container, codec, size, rotation, frame rate, frame count and duration."""
-    info = probe(video)
+    info = probe(video, max_pixels=settings_from_cli().max_pixels)
     if as_json:
         out.print_json(json.dumps(info.to_dict()))
         return
@@ -65,7 +65,7 @@ def frames_command(
     as_json: bool = typer.Option(False, "--json", help="Print frames.json to stdout."),
 ) -> None:
     """Sample frames as the analysis would; write them as JPEG, a contact sheet and frames.json."""
-    info = probe(video)
+    info = probe(video, max_pixels=settings_from_cli().max_pixels)
     with _progress(frames) as on_event:
         picked = sample(video, frames, sampling.value, resize, info=info, on_event=on_event)
     out_dir = out_dir or Path(f"{video.stem}-frames")

@@ -53,6 +53,11 @@ class FrameIndex:
     def timestamp(self, k: int) -> float:
         return float((int(self.pts[k]) - self.origin) * self.time_base)
 
+    @functools.cached_property
+    def timestamps(self) -> np.ndarray:
+        """Every frame's timestamp in seconds (float64), ascending."""
+        return (self.pts - self.origin).astype(np.float64) * float(self.time_base)
+
     def index_at(self, pts: int) -> int | None:
         """The frame number whose PTS is exactly `pts`, or None."""
         k = int(np.searchsorted(self.pts, pts))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..errors import (
     AudioOnly,
     CorruptVideo,
     EmptyVideo,
+    FrameTooLarge,
     NotAVideo,
     UnreadableVideo,
     UnsupportedCodec,
@@ -40,6 +41,11 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
     (0, b"FLV"), (0, b"OggS"), (0, b"\x30\x26\xb2\x75"),  # FLV, Ogg, ASF/WMV
 )
 
+# The largest decoded frame (width x height) we accept unless the caller says otherwise
+# (`Settings.max_pixels`, CHRONICON_MAX_PIXELS): 8K is 33 MP; a GIF declaring a 16000x16000
+# screen (256 MP) would need a gigabyte per decoded frame.
+DEFAULT_MAX_PIXELS = 64_000_000
+
 # Average frame intervals may differ this much (relative to the median) before we call the
 # frame rate variable; container time bases (1 ms in Matroska) round 1/30 s to 33 or 34 ms.
 _VFR_TOLERANCE = 0.1
@@ -52,7 +58,8 @@ class VideoInfo:
     `frame_count` is always counted from the demuxed packets (what a full decode yields);
     `frame_count_source` is "header" when the container's own count agrees and "packets" when
     the header is silent or wrong ("duration", an estimate, is part of the contract but never
-    needed: a stream we cannot demux is refused as corrupt)."""
+    needed: a stream we cannot demux is refused as corrupt). `warnings` lists what was odd but
+    usable ("header lists 444 frames, 68 present"), for the result to carry."""
 
     path: str
     container: str
@@ -69,6 +76,7 @@ class VideoInfo:
     bit_rate: int | None
     pix_fmt: str = ""
     keyframes: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def display_width(self) -> int:
@@ -84,13 +92,19 @@ class VideoInfo:
         return data
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read a video's facts; raise the specific `BadVideo` subclass when it cannot be used."""
+def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> VideoInfo:
+    """Read a video's facts; raise the specific `BadVideo` subclass when it cannot be used.
+
+    A stream whose decoded frame would exceed `max_pixels` (None: no limit) is refused with
+    `FrameTooLarge` before a single frame is decoded: opening reads only headers.
+    """
     path = Path(path)
     _check_file(path)
     container = _open(path)
     try:
         stream = _video_stream(path, container)
+        check_pixel_budget(path, stream.codec_context.width, stream.codec_context.height,
+                           max_pixels)
         rotation = _first_frame_rotation(path, container, stream)
     finally:
         container.close()
@@ -111,6 +125,17 @@ def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
     with open_video(Path(path)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
         return scan_packets(container, container.streams.video[0], audio)
+
+
+def check_pixel_budget(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    """Raise FrameTooLarge when a width x height frame exceeds `max_pixels` (None: no limit)."""
+    if max_pixels is None or width * height <= max_pixels:
+        return
+    raise FrameTooLarge(
+        f"{path.name}: a decoded frame would be {width}x{height} = "
+        f"{width * height / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.1f} "
+        f"megapixels (CHRONICON_MAX_PIXELS); scale the video down first (e.g. ffmpeg -vf "
+        f"scale=1920:-2), or raise CHRONICON_MAX_PIXELS if you trust the file")
 
 
 def _check_file(path: Path) -> None:

@@ -9,7 +9,7 @@ A `Sampler` decides WHICH frame numbers to take; reading them is shared (exact f
              uniform picks when the clip has fewer scenes than n.
 
 Every strategy returns distinct frames sorted by index; a clip with fewer than n frames gives
-each of its frames once.
+each of its frames once. `start`/`end` (seconds) restrict every strategy to a span of the clip.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ DEFAULT_RESIZE = 336
 class Sampler(Protocol):
     """One sampling strategy. `sample` is the only method an implementation must write."""
 
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int) -> list[Frame]:
-        """Return at most n distinct frames of the video, sorted by index, each an upright
-        RGB image whose longest edge is `resize` pixels."""
+    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
+               span: range) -> list[Frame]:
+        """Return at most n distinct frames of the video among the frame numbers `span`,
+        sorted by index, each an upright RGB image whose longest edge is `resize` pixels."""
         ...
 
 
@@ -70,39 +71,46 @@ def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) ->
                 for k, frame in reader.read(indices)]
 
 
+def _shift(picks: list[int], offset: int) -> list[int]:
+    return [offset + k for k in picks]
+
+
 class UniformSampler:
     """Evenly spread frames: segment midpoints."""
 
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int) -> list[Frame]:
-        return read_frames(path, info, uniform_indices(info.frame_count, n), resize)
+    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
+               span: range) -> list[Frame]:
+        picks = _shift(uniform_indices(len(span), n), span.start)
+        return read_frames(path, info, picks, resize)
 
 
 class MotionSampler:
     """The frames where most changes, at least a half-segment (N / 2n frames) apart."""
 
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int) -> list[Frame]:
+    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
+               span: range) -> list[Frame]:
+        if len(span) <= n:
+            return read_frames(path, info, list(span), resize)
         index = frame_index(path)
-        if len(index) <= n:
-            return read_frames(path, info, list(range(len(index))), resize)
-        scores = motion_scores(path, index)
-        min_gap = max(1, len(index) // (2 * n))
-        picks = pick_peaks(scores, n, min_gap)
-        picks = fill_with_uniform(picks, len(index), n)
-        return read_frames(path, info, picks, resize)
+        scores = motion_scores(path, index)[span.start:span.stop]
+        min_gap = max(1, len(span) // (2 * n))
+        picks = fill_with_uniform(pick_peaks(scores, n, min_gap), len(span), n)
+        return read_frames(path, info, _shift(picks, span.start), resize)
 
 
 class SceneSampler:
     """A middle frame of each scene between hard cuts (see `scene_middles`); the longest scenes
     when there are more than n, uniform picks added when there are fewer."""
 
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int) -> list[Frame]:
+    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
+               span: range) -> list[Frame]:
+        if len(span) <= n:
+            return read_frames(path, info, list(span), resize)
         index = frame_index(path)
-        if len(index) <= n:
-            return read_frames(path, info, list(range(len(index))), resize)
-        cuts = find_cuts(path, index)
-        picks = scene_middles(cuts, len(index), n, np.flatnonzero(index.keyframe))
-        picks = fill_with_uniform(picks, len(index), n)
-        return read_frames(path, info, picks, resize)
+        cuts = [k - span.start for k in find_cuts(path, index) if span.start < k < span.stop]
+        keyframes = np.flatnonzero(index.keyframe[span.start:span.stop])
+        picks = fill_with_uniform(scene_middles(cuts, len(span), n, keyframes), len(span), n)
+        return read_frames(path, info, _shift(picks, span.start), resize)
 
 
 def scene_middles(cuts: list[int], frame_count: int, n: int,
@@ -168,20 +176,47 @@ def check_parameters(n: int, strategy: str, resize: int) -> None:
                                      f"to {MAX_RESIZE}, got {resize!r}")
 
 
+def check_span(start: float | None, end: float | None) -> None:
+    """Raise BadParameter when `start`/`end` (seconds) are negative or out of order."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (isinstance(value, bool) or not value >= 0):
+            raise BadParameter(name, f"must be a time in seconds >= 0, got {value!r}")
+    if start is not None and end is not None and end <= start:
+        raise BadParameter("end", f"must be after start ({start} s), got {end} s")
+
+
+def frame_span(path: Path, info: VideoInfo, start: float | None, end: float | None) -> range:
+    """The frame numbers whose timestamps lie in [start, end) seconds (None: open end)."""
+    if start is None and end is None:
+        return range(info.frame_count)
+    stamps = frame_index(path).timestamps
+    lo = 0 if start is None else int(np.searchsorted(stamps, start - 1e-9, side="left"))
+    hi = len(stamps) if end is None else int(np.searchsorted(stamps, end - 1e-9, side="left"))
+    if hi <= lo:
+        raise BadParameter("start", f"no frame between {start or 0:.3f} s and "
+                                    f"{end if end is not None else info.duration:.3f} s "
+                                    f"(the video lasts {info.duration:.3f} s)")
+    return range(lo, hi)
+
+
 def sample(path: str | Path, n: int = DEFAULT_FRAMES, strategy: str = "uniform",
            resize: int = DEFAULT_RESIZE, info: VideoInfo | None = None,
-           on_event: EventCallback = ignore_event) -> list[Frame]:
+           on_event: EventCallback = ignore_event, *, start: float | None = None,
+           end: float | None = None) -> list[Frame]:
     """Sample n frames of the video at `path` with `strategy` (see the module docstring).
 
-    Parameters are checked before the file is touched (BadParameter names the flag); then the
-    file is probed unless `info` is given, raising the specific BadVideo subclass. Emits one
-    `FrameSampled` event per returned frame. A clip shorter than n frames gives all its frames
-    (fewer than n), and logs that it did.
+    `start`/`end` (seconds from the first frame, end exclusive; None = the clip's own ends)
+    restrict the picks to a span. Parameters are checked before the file is touched
+    (BadParameter names the flag); then the file is probed unless `info` is given, raising the
+    specific BadVideo subclass. Emits one `FrameSampled` event per returned frame. A clip
+    (or span) shorter than n frames gives all its frames (fewer than n), and logs that it did.
     """
     check_parameters(n, strategy, resize)
+    check_span(start, end)
     path = Path(path)
     info = info or probe(path)
-    frames = SAMPLERS[strategy].sample(path, info, n, resize)
+    span = frame_span(path, info, start, end)
+    frames = SAMPLERS[strategy].sample(path, info, n, resize, span)
     if len(frames) < n:
         log.info("%s has only %d frames: returning all of them instead of %d",
                  path.name, len(frames), n)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .decode import ExactFrameReader, FrameIndex, colour_thumbnail
+from .probe import VideoInfo, frame_index
 
 # Half the L1 distance of normalised 16-bin-per-channel histograms, averaged over R, G, B:
 # 0 = same distribution, 1 = disjoint. Motion within a shot stays well below; a cut above.
@@ -72,6 +73,14 @@ class _Histograms:
 
     def differ(self, a: int, b: int) -> bool:
         return histogram_distance(self.get(a), self.get(b)) > CUT_THRESHOLD
+
+
+def scene_cuts(path: str | Path, info: VideoInfo) -> list[float]:
+    """Times (seconds from the first frame) where a new scene starts after a hard cut,
+    ascending; 0 is never included. `info` is the file's `probe` result."""
+    path = Path(path)
+    index = frame_index(path)
+    return [round(index.timestamp(k), 6) for k in find_cuts(path, index)]
 
 
 def find_cuts(path: Path, index: FrameIndex) -> list[int]:

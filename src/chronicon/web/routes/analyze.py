@@ -87,7 +87,7 @@ async def submit_analysis(request: Request) -> JobAccepted:
     upload_seconds = time.perf_counter() - started
     try:
         params = parse_parameters(upload.fields, allowed_models(request))
-        info = await run_in_threadpool(probe, upload.path)
+        info = await run_in_threadpool(probe, upload.path, max_pixels=settings.max_pixels)
         reject_still_image(info, upload)
     except BadVideo as exc:
         upload.path.unlink(missing_ok=True)
