@@ -57,6 +57,21 @@ class TokenGenerated:
 
 
 @dataclass(frozen=True)
+class ChunkProgress:
+    """A timeline reached chunk `chunk` of `total`, spanning [start, end) seconds of the video;
+    `eta_s` is the estimated time left (None until one chunk has been timed); `done` once the
+    last chunk is described."""
+
+    chunk: int
+    total: int
+    start: float
+    end: float
+    eta_s: float | None = None
+    done: bool = False
+    kind: str = field(default="chunk", init=False)
+
+
+@dataclass(frozen=True)
 class Done:
     summary: dict[str, Any] = field(default_factory=dict)
     kind: str = field(default="done", init=False)
@@ -69,7 +84,8 @@ class Failed:
     kind: str = field(default="failed", init=False)
 
 
-Event = StageStarted | StageFinished | FrameSampled | TokenGenerated | Done | Failed
+Event = (StageStarted | StageFinished | FrameSampled | TokenGenerated | ChunkProgress | Done
+         | Failed)
 EventCallback = Callable[[Event], None]
 
 

@@ -113,6 +113,17 @@ def analyze_command(
     device: str | None = typer.Option(
         None, "--device", show_default=False,
         help="auto, cpu, mps, cuda or cuda:N (default: CHRONICON_DEVICE, else auto)."),
+    timeline: bool = typer.Option(
+        False, "--timeline", help="Describe the video chunk by chunk, then summarise it."),
+    chunk: float | None = typer.Option(
+        None, "--chunk", show_default=False,
+        help="Seconds per timeline chunk (default 30, longer for videos over an hour)."),
+    frames_per_chunk: int = typer.Option(4, "--frames-per-chunk",
+                                         help="Frames sampled per timeline chunk, 1-16."),
+    vtt: Path | None = typer.Option(None, "--vtt", show_default=False,
+                                    help="Write the timeline as WebVTT subtitles here."),
+    srt: Path | None = typer.Option(None, "--srt", show_default=False,
+                                    help="Write the timeline as SRT subtitles here."),
 ) -> None:
     """Describe a video with a vision-language model and save the result as JSON."""
     setup_logging(verbose)
@@ -123,6 +134,15 @@ def analyze_command(
     settings = settings_from_cli(model=model, device=device, compile=compile)
     backend = create_backend(settings, quantize=False if no_quant else None,
                              cuda_device=cuda_device)
+    if timeline or chunk is not None or vtt is not None or srt is not None:
+        from ..timeline import TimelineOptions
+        from .timeline_output import run_timeline
+
+        run_timeline(video, options, TimelineOptions(chunk_s=chunk,
+                                                     frames_per_chunk=frames_per_chunk),
+                     backend, settings, output=output, no_save=no_save, json_out=json_out,
+                     verbose=verbose, vtt=vtt, srt=srt)
+        return
 
     display = _Display(bar=err.is_terminal, stream_text=not json_out, verbose=verbose)
     try:
