@@ -3,8 +3,8 @@
 `describe_timeline(path, options, timeline, backend)` cuts the video into time chunks
 (`plan_chunks`: 30 s by default, longer for very long files so there are at most
 `MAX_CHUNKS`, each boundary moved onto a scene cut when one lies within ±20 % of a chunk
-length), samples each chunk's own frames (one open decoder for the whole run, each frame decoded
-by seeking to its keyframe: never the whole file), describes every chunk with the model, then
+length), samples each chunk's own frames with the chosen strategy (`sample(start=, end=)`:
+only that span is decoded, never the whole file), describes every chunk with the model, then
 writes a summary of the whole video from the chunk captions with a text-only prompt to the same
 model. The result is an ordinary `AnalysisResult` (`analysis` = the summary) plus the timeline;
 `TimelineResult.to_dict()` is the result JSON with `timeline` added.
@@ -35,11 +35,10 @@ from .events import (
     TokenGenerated,
     ignore_event,
 )
-from .video.decode import ExactFrameReader, FrameIndex, to_rgb_image
 from .video.frames import Frame
-from .video.probe import VideoInfo, frame_index, probe
-from .video.sampling import uniform_indices
-from .video.scenes import find_cuts
+from .video.probe import VideoInfo, probe
+from .video.sampling import sample, uniform_indices
+from .video.scenes import scene_cuts
 from .vlm.backend import GenerationParams, GenerationStats
 
 DEFAULT_CHUNK_S = 30.0
@@ -194,21 +193,6 @@ def _nearest(values: Sequence[float], target: float) -> float | None:
     return min(near, key=lambda v: abs(v - target))
 
 
-def scene_cut_times(path: Path, info: VideoInfo, index: FrameIndex) -> list[float]:
-    """Seconds at which a new shot starts (hard cuts), ascending."""
-    return [index.timestamp(k) for k in find_cuts(path, index)]
-
-
-def chunk_frame_indices(index: FrameIndex, chunk: Chunk, n: int) -> list[int]:
-    """n evenly spread frame numbers whose timestamps lie in [chunk.start, chunk.end)."""
-    times = (index.pts - index.origin) * float(index.time_base)
-    first = int(np.searchsorted(times, chunk.start - 1e-6))
-    last = int(np.searchsorted(times, chunk.end - 1e-6))
-    if last <= first:  # a chunk shorter than one frame interval: its nearest frame
-        return [min(first, len(index) - 1)]
-    return [first + k for k in uniform_indices(last - first, n)]
-
-
 # ---- generation through any backend --------------------------------------------------------------
 
 def generate_with(backend: Any, frames: list[Frame], prompt: str, params: GenerationParams,
@@ -281,7 +265,6 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
     on_event(StageStarted(Stage.PROBE, path.name))
     t = time.perf_counter()
     info = info or probe(path)
-    index = frame_index(path)
     probe_s = time.perf_counter() - t
     on_event(StageFinished(Stage.PROBE, probe_s,
                            f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"))
@@ -289,7 +272,7 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
     chunk_s = chunk_length(info.duration, timeline.chunk_s)
     on_event(StageStarted(Stage.SAMPLING, f"scene cuts, {chunk_s:g}s chunks"))
     t = time.perf_counter()
-    cuts = scene_cut_times(path, info, index) if timeline.snap else []
+    cuts = scene_cuts(path, info) if timeline.snap else []
     chunks = plan_chunks(info.duration, chunk_s, cuts)
     cuts_s = time.perf_counter() - t
     on_event(StageFinished(Stage.SAMPLING, cuts_s,
@@ -301,16 +284,15 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
 
     params = options.generation_params()
     entries: list[TimelineEntry] = []
-    with ExactFrameReader(path, index) as reader:
-        for k, chunk in enumerate(chunks, start=1):
-            elapsed = time.perf_counter() - started - load_s
-            eta = elapsed / (k - 1) * (len(chunks) - k + 1) if k > 1 else None
-            on_event(ChunkProgress(k, len(chunks), chunk.start, chunk.end, eta))
-            entry = _describe_chunk(reader, index, info, chunk, options, params, backend,
-                                    on_event)
-            entries.append(entry)
-            if on_entry is not None:
-                on_entry(entry)
+    chunks_started = time.perf_counter()
+    for k, chunk in enumerate(chunks, start=1):
+        elapsed = time.perf_counter() - chunks_started
+        eta = elapsed / (k - 1) * (len(chunks) - k + 1) if k > 1 else None
+        on_event(ChunkProgress(k, len(chunks), chunk.start, chunk.end, eta))
+        entry = _describe_chunk(path, info, chunk, options, params, backend, on_event)
+        entries.append(entry)
+        if on_entry is not None:
+            on_entry(entry)
     on_event(ChunkProgress(len(chunks), len(chunks), info.duration, info.duration, 0.0,
                            done=True))
 
@@ -351,14 +333,13 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
                           summary_input=summary_input)
 
 
-def _describe_chunk(reader: ExactFrameReader, index: FrameIndex, info: VideoInfo, chunk: Chunk,
-                    options: AnalysisOptions, params: GenerationParams, backend: Any,
+def _describe_chunk(path: Path, info: VideoInfo, chunk: Chunk, options: AnalysisOptions,
+                    params: GenerationParams, backend: Any,
                     on_event: EventCallback) -> TimelineEntry:
     t = time.perf_counter()
-    picks = chunk_frame_indices(index, chunk, options.frames)
-    frames = [Frame(index=k, timestamp=round(index.timestamp(k), 6),
-                    image=to_rgb_image(frame, info.rotation, options.resize))
-              for k, frame in reader.read(picks)]
+    # Only this span's frames are decoded (seek to each one's keyframe, decode forward).
+    frames = sample(path, options.frames, options.sampling, options.resize, info=info,
+                    start=chunk.start, end=chunk.end)
     decode_s = time.perf_counter() - t
     pieces: list[str] = []
     # Chunk captions are not streamed as TokenGenerated: the summary is the text being written.
