@@ -142,3 +142,42 @@ def test_deliveries_retry_and_deliver(webhook_receiver, monkeypatch, rules_file)
     assert (row["status"], row["attempts"]) == ("sent", 2)
     missing = runner.invoke(app, ["deliveries", "--retry", "999"])
     assert missing.exit_code == EXIT_BAD_INPUT and "no delivery 999" in missing.stderr
+
+
+BOAT_RULES = "rules:\n  - {name: boats, label: boat, keywords: [ferry, boat], actions: [log]}\n"
+
+
+def test_rules_saved_for_the_server_are_the_rules_the_cli_uses(tmp_path: Path) -> None:
+    # What the web page's Save writes (<data dir>/rules.yaml) is in force for the CLI too;
+    # `rules show` and `decide` used to read only CHRONICON_RULES and fall back to the built-in.
+    from chronicon.agent.rules import save_rules_text
+    from chronicon.config import Settings
+
+    save_rules_text(Settings(), BOAT_RULES)
+    shown = runner.invoke(app, ["rules", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert "name: boats" in shown.stdout and "name: train" not in shown.stdout
+    decided = runner.invoke(app, ["decide", "A ferry leaves the port.", "--json"])
+    assert json.loads(decided.stdout)["decision"]["label"] == "boat"
+
+
+def test_rules_save_validates_and_puts_rules_in_force(tmp_path: Path) -> None:
+    candidate = tmp_path / "boats.yaml"
+    candidate.write_text(BOAT_RULES)
+    saved = runner.invoke(app, ["rules", "save", str(candidate)])
+    assert saved.exit_code == 0, saved.output
+    assert (tmp_path / "data" / "rules.yaml").read_text() == BOAT_RULES
+    candidate.write_text("rules:\n  - {name: x, keywords: [a], actions: [sms]}\n")
+    refused = runner.invoke(app, ["rules", "save", str(candidate)])
+    assert refused.exit_code == EXIT_BAD_INPUT and "unknown action 'sms'" in refused.stderr
+    assert (tmp_path / "data" / "rules.yaml").read_text() == BOAT_RULES
+
+
+def test_retrying_a_sent_delivery_is_a_conflict(monkeypatch, rules_file: Path) -> None:
+    rules_file.write_text("rules:\n  - {name: train, keywords: [train], actions: [log]}\n")
+    acted = runner.invoke(app, ["decide", "A train.", "--act", "--json", "--rules",
+                                str(rules_file)])
+    sent = json.loads(acted.stdout)["deliveries"][0]
+    retried = runner.invoke(app, ["deliveries", "--retry", str(sent["id"])])
+    assert retried.exit_code == EXIT_BAD_INPUT
+    assert f"delivery {sent['id']} is sent" in " ".join(retried.stderr.split())

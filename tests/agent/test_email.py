@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chronicon.agent.channels import Delivery
 from chronicon.agent.channels.email import EmailChannel, build_message, routes
 from chronicon.agent.outbox import Outbox
 from chronicon.store import Store
@@ -184,21 +185,29 @@ def test_caller_supplied_ssl_context(smtp_server, tls_files, tmp_path, store) ->
     assert store.get_delivery(delivery_id).status == "sent"
 
 
+def a_delivery(**payload: object) -> Delivery:
+    """What the outbox hands a channel: a value, not its store row."""
+    return Delivery(id=7, decision_id=3, rule="train", channel="email", attempt=1, payload={
+        "decision": {"label": "train", "score": 0.94, "reason": "Matched: train"},
+        "analysis": "A train arrives.", "video_filename": "clip.mp4", **payload})
+
+
 def test_display_name_and_full_from_address(tmp_path: Path, tls_files) -> None:
     settings = smtp_settings(tmp_path, 2525, tls_files, smtp_from="Ops <ops@example.org>")
-    store = Store(tmp_path / "db.sqlite")
-    outbox = Outbox(store, settings)
-    delivery = store.get_delivery(queue_email(outbox, store))
-    assert build_message(delivery, settings)["From"] == "Ops <ops@example.org>"
-    store.close()
+    assert build_message(a_delivery(), settings)["From"] == "Ops <ops@example.org>"
+
+
+def test_a_timeline_moment_is_in_the_subject_and_body(tmp_path: Path, tls_files) -> None:
+    message = build_message(a_delivery(moment="03:20-03:50"), smtp_settings(tmp_path, 2525,
+                                                                           tls_files))
+    assert message["Subject"] == "[Chronicon] train detected in clip.mp4 at 03:20-03:50"
+    assert "At:     03:20-03:50" in message.get_body(("plain",)).get_content()
 
 
 def test_a_line_break_in_the_file_name_stays_out_of_the_headers(tmp_path: Path, tls_files,
                                                                 store) -> None:
     settings = smtp_settings(tmp_path, 2525, tls_files)
-    outbox = Outbox(store, settings)
-    delivery = store.get_delivery(queue_email(outbox, store))
-    delivery.payload["video_filename"] = "clip.mp4\r\nBcc: victim@example.org"
+    delivery = a_delivery(video_filename="clip.mp4\r\nBcc: victim@example.org")
     message = build_message(delivery, settings)
     assert message["Bcc"] is None
     assert message["Subject"] == ("[Chronicon] train detected in clip.mp4 Bcc: "

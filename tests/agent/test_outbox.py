@@ -13,7 +13,7 @@ from chronicon.agent.channels import DeliveryResult
 from chronicon.agent.outbox import Outbox
 from chronicon.agent.rules import parse_rules
 from chronicon.config import Settings
-from chronicon.errors import DeliveryError, NotFound
+from chronicon.errors import Conflict, NotFound
 from chronicon.store import Store
 
 RULES = parse_rules("""
@@ -30,7 +30,7 @@ def hook_settings(tmp_path: Path, url: str, **extra) -> Settings:
 
 def act(text: str, settings: Settings, store: Store, video: str = "a.mp4", **kwargs) -> dict:
     return decide_and_act(text, "run", video, settings=settings, store=store, rules=RULES,
-                          **kwargs)
+                          **kwargs).to_dict()
 
 
 def test_cooldown_counts_notifications_actually_sent(webhook_receiver, tmp_path, store) -> None:
@@ -151,7 +151,7 @@ def test_retry_errors(tmp_path, store) -> None:
     with pytest.raises(NotFound):
         outbox.retry(999)
     sent = act("A siren.", settings, store, wait=True)["deliveries"][0]["id"]
-    with pytest.raises(DeliveryError, match="is sent"):
+    with pytest.raises(Conflict, match="is sent"):
         outbox.retry(sent)
 
 

@@ -68,7 +68,7 @@ def test_default_rules_keep_the_long_standing_keywords() -> None:
     ("rules:\n  - name: t\n    keywords: [a]\n    regex: ['(unclosed']\n",
      "rule 't' (#1), field 'regex': invalid regular expression '(unclosed'"),
     ("rules:\n  - name: t\n    keywords: [a]\n    actions: [sms]\n",
-     "rule 't' (#1), field 'actions.0': Input should be 'email', 'webhook' or 'log'"),
+     "rule 't' (#1), field 'actions': unknown action 'sms': use one of email, webhook, log"),
     ("rules:\n  - name: t\n    keywords: [a]\n    cooldown: soon\n",
      "rule 't' (#1), field 'cooldown': expected a duration"),
     ("rules:\n  - name: t\n    keywords: [a]\n    colour: red\n",

@@ -1,11 +1,11 @@
 """decide_and_act: decide on a description, record the decision, and deliver through the outbox.
 
 Which channels: every fired rule's `actions`, strongest rule first, each channel once per
-decision (the first rule that asks for it owns it, so its cooldown applies). `email` without
-SMTP settings and `webhook` without `WEBHOOK_URL` become `log`, so the default rules email when
-SMTP is configured and only log otherwise.
+decision (the first rule that asks for it owns it, so its cooldown applies). A channel that is
+not configured (email without SMTP settings, webhook without `WEBHOOK_URL`) becomes `log`, so
+the default rules email when SMTP is configured and only log otherwise.
 
-The answer keeps the long-standing shape and adds detail:
+The answer is an `AgentAnswer`; its `to_dict()` keeps the long-standing shape and adds detail:
     {"decision": {"label", "score", "reason"},
      "action": "send_email" | "webhook" | "log" | "none",
      "email_status": "sent" | "queued" | "failed" | "skipped",
@@ -14,6 +14,8 @@ The answer keeps the long-standing shape and adds detail:
 (the outbox worker sends it); with `wait=True` it has been attempted once: `sent`, or `failed`
 (its retries stay scheduled, see `deliveries`); `skipped` when no email was due (no email action,
 email not configured, or suppressed by cooldown/dedup: `deliveries` says which).
+With `dry_run=True` nothing is recorded or sent: the answer says what would be done
+(`"dry_run": true`, no `decision_id` or `deliveries`).
 """
 
 from __future__ import annotations
@@ -21,20 +23,71 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ..config import Settings
 from ..store import Store
 from ..store.agent_records import DeliveryRecord
-from .channels import channel_configured
+from .channels import FALLBACK_CHANNEL, action_name, channel_configured
 from .decide import NO_LABEL, Decision, decide
 from .outbox import Outbox
-from .rules import RuleSet, load_rules
+from .rules import RuleSet, load_current_rules
 
-_ACTION_NAMES = {"email": "send_email", "webhook": "webhook", "log": "log"}
 _EMAIL_STATUS = {"sent": "sent", "queued": "queued", "retrying": "queued", "sending": "queued",
                  "failed": "failed", "suppressed": "skipped"}
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """A delivery as the answer shows it: its state when decide_and_act returned."""
+
+    id: int
+    rule: str
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    error: str | None
+    note: str | None
+
+    @classmethod
+    def of(cls, record: DeliveryRecord) -> DeliveryOutcome:
+        return cls(id=record.id, rule=record.rule, channel=record.channel,
+                   status=record.status, attempts=record.attempts,
+                   next_attempt_at=record.next_attempt_at, error=record.last_error,
+                   note=record.note)
+
+
+@dataclass
+class AgentAnswer:
+    """What decide_and_act decided and did; `to_dict()` is the JSON the API and CLI print."""
+
+    decision: Decision
+    action: str
+    email_status: str = "skipped"
+    decision_id: int | None = None
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.decision.label
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "decision": self.decision.summary(), "action": self.action,
+            "email_status": self.email_status}
+        if self.dry_run:
+            data["dry_run"] = True
+        else:
+            data["decision_id"] = self.decision_id
+        data["labels"] = self.decision.labels
+        data["matches"] = [m.to_dict() for m in self.decision.matches]
+        if not self.dry_run:
+            data["deliveries"] = [asdict(d) for d in self.deliveries]
+        return data
 
 
 def planned_channels(decision: Decision, rules: RuleSet,
@@ -47,19 +100,11 @@ def planned_channels(decision: Decision, rules: RuleSet,
         if rule is None:
             continue
         for action in rule.actions:
-            channel = action if channel_configured(action, settings) else "log"
+            channel = action if channel_configured(action, settings) else FALLBACK_CHANNEL
             if channel not in taken:
                 taken.add(channel)
                 plan.append((rule.name, channel, rule.cooldown))
     return plan
-
-
-def action_name(channels: list[str]) -> str:
-    """The long-standing single `action`: email wins over webhook over log."""
-    for channel in ("email", "webhook", "log"):
-        if channel in channels:
-            return _ACTION_NAMES[channel]
-    return "none"
 
 
 def event_key(rule: str, channel: str, video_filename: str | None, analysis: str) -> str:
@@ -69,16 +114,38 @@ def event_key(rule: str, channel: str, video_filename: str | None, analysis: str
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def moment(start: float | None, end: float | None) -> str | None:
+    """"03:20" or "03:20-03:50" for a decision on a timeline chunk; None outside timelines."""
+    if start is None:
+        return None
+
+    def clock(seconds: float) -> str:
+        whole = int(seconds)
+        hours, rest = divmod(whole, 3600)
+        return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
+
+    return clock(start) + (f"-{clock(end)}" if end is not None and end > start else "")
+
+
 def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None, *,
-                   settings: Settings, store: Store, rules: RuleSet | None = None,
+                   settings: Settings, store: Store | None, rules: RuleSet | None = None,
                    frames: list[bytes] | None = None, wait: bool = False,
-                   outbox: Outbox | None = None) -> dict[str, Any]:
+                   outbox: Outbox | None = None, start: float | None = None,
+                   end: float | None = None, dry_run: bool = False) -> AgentAnswer:
     """Decide on `analysis`, record the decision and its deliveries; see the module docstring.
-    `frames` (encoded JPEG/PNG images) go inline into emails."""
-    rules = rules if rules is not None else load_rules(settings.rules_path)
+    `frames` (encoded JPEG/PNG images) go inline into emails; `start`/`end` (seconds) place a
+    timeline chunk's decision in its video. `dry_run` records and sends nothing (no store
+    needed)."""
+    rules = rules if rules is not None else load_current_rules(settings)
     decision = decide(analysis, rules)
     plan = planned_channels(decision, rules, settings)
     action = action_name([channel for _, channel, _ in plan])
+    if decision.label == NO_LABEL:
+        action = "none"
+    if dry_run:
+        return AgentAnswer(decision, action, dry_run=True)
+    if store is None:
+        raise ValueError("decide_and_act needs a store unless dry_run=True")
     now = datetime.now(timezone.utc)
     decision_id = store.insert_decision(
         created_at=now, run_id=run_id, video_filename=video_filename, label=decision.label,
@@ -90,6 +157,7 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
     payload = {"decision_id": decision_id, "decision": decision.summary(),
                "labels": decision.labels, "analysis": analysis, "run_id": run_id,
                "video_filename": video_filename, "created_at": now.isoformat(),
+               "start": start, "end": end, "moment": moment(start, end),
                "matches": [m.to_dict() for m in decision.matches]}
     encoded_frames = [base64.b64encode(f).decode("ascii") for f in frames or []]
     deliveries: list[DeliveryRecord] = []
@@ -104,25 +172,13 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
         deliveries = [_attempt_now(outbox, d) for d in deliveries]
 
     email = next((d for d in deliveries if d.channel == "email"), None)
-    return {
-        "decision": decision.summary(),
-        "action": action if decision.label != NO_LABEL else "none",
-        "email_status": _EMAIL_STATUS[email.status] if email else "skipped",
-        "decision_id": decision_id,
-        "labels": decision.labels,
-        "matches": [m.to_dict() for m in decision.matches],
-        "deliveries": [_summary(d) for d in deliveries],
-    }
+    return AgentAnswer(decision, action,
+                       email_status=_EMAIL_STATUS[email.status] if email else "skipped",
+                       decision_id=decision_id,
+                       deliveries=[DeliveryOutcome.of(d) for d in deliveries])
 
 
 def _attempt_now(outbox: Outbox, delivery: DeliveryRecord) -> DeliveryRecord:
     if delivery.status != "queued":
         return delivery
     return outbox.deliver_now(delivery.id) or delivery
-
-
-def _summary(delivery: DeliveryRecord) -> dict[str, Any]:
-    return {"id": delivery.id, "rule": delivery.rule, "channel": delivery.channel,
-            "status": delivery.status, "attempts": delivery.attempts,
-            "next_attempt_at": delivery.next_attempt_at, "error": delivery.last_error,
-            "note": delivery.note}

@@ -1,7 +1,9 @@
 """Back-testing rules on labelled descriptions: precision, recall and F1 per label.
 
 A description's predicted labels are every label whose rule fired (not only the strongest), so
-a line labelled ["train", "database"] is right only when both fire.
+a line labelled ["train", "database"] is right only when both fire. `backtest` scores a labelled
+corpus (`chronicon rules test`); `backtest_history` runs rules over past analyses in the store
+(the web page's back-test), taking the labels decided then as the reference.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput
-from .decide import evaluate
+from ..store import Store
+from .decide import decide, evaluate
 from .rules import RuleSet
 
 
@@ -86,6 +89,26 @@ def backtest(rules: RuleSet, records: list[dict]) -> BacktestReport:
             report.misclassified.append(Misclassified(
                 number, record["analysis"], sorted(expected), sorted(predicted)))
     return report
+
+
+def backtest_history(store: Store, rules: RuleSet, limit: int = 200) -> dict[str, Any]:
+    """`rules` over the newest `limit` analyses: each one's label then and now, how many would
+    change, and precision/recall against the labels decided then (`agreement`, None when no
+    analysis was labelled)."""
+    items, labelled = [], []
+    for record in store.list_analyses(limit, 0):
+        text = str(record.result.get("analysis", ""))
+        decision = decide(text, rules)
+        items.append({"analysis_id": record.id, "video_filename": record.video_filename,
+                      "excerpt": text[:160], "previous_label": record.label,
+                      **decision.summary()})
+        if record.label:
+            labelled.append({"analysis": text,
+                             "labels": [] if record.label == "none" else [record.label]})
+    changed = sum(1 for i in items
+                  if i["previous_label"] is not None and i["previous_label"] != i["label"])
+    return {"total": len(items), "changed": changed, "items": items,
+            "agreement": backtest(rules, labelled).details() if labelled else None}
 
 
 def read_corpus(path: Path) -> list[dict]:

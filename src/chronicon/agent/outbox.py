@@ -21,10 +21,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..config import Settings
-from ..errors import DeliveryError, NotFound
+from ..errors import Conflict, DeliveryError, NotFound
 from ..store import Store
 from ..store.agent_records import DeliveryRecord
-from .channels import Channel, DeliveryResult, default_channels
+from .channels import Channel, Delivery, DeliveryResult, default_channels
 
 log = logging.getLogger("chronicon.agent")
 
@@ -86,15 +86,15 @@ class Outbox:
         return None
 
     def retry(self, delivery_id: int) -> DeliveryRecord:
-        """Make a failed (given up) or suppressed delivery due now, with a fresh set of attempts."""
+        """Make a failed (given up) or suppressed delivery due now, with a fresh set of attempts.
+        `NotFound` for an unknown id, `Conflict` for a delivery in another state (e.g. sent)."""
         found = self.store.get_delivery(delivery_id)
         if found is None:
             raise NotFound(f"no delivery {delivery_id}")
         if not self.store.requeue_delivery(delivery_id, self.settings.delivery_max_attempts,
                                            _now(), note=RETRIED_NOTE):
-            raise DeliveryError(f"delivery {delivery_id} is {found.status}; only failed, "
-                                "suppressed or retrying deliveries can be retried",
-                                retryable=False)
+            raise Conflict(f"delivery {delivery_id} is {found.status}; only failed, "
+                           "suppressed or retrying deliveries can be retried")
         self._wake.set()
         return self.store.get_delivery(delivery_id)  # type: ignore[return-value]
 
@@ -167,7 +167,10 @@ class Outbox:
             return DeliveryResult(False, error=f"unknown channel {delivery.channel!r}",
                                   retryable=False)
         try:
-            return channel.send(delivery)
+            return channel.send(Delivery(
+                id=delivery.id, decision_id=delivery.decision_id, rule=delivery.rule,
+                channel=delivery.channel, attempt=delivery.attempts + 1,
+                payload=delivery.payload))
         except DeliveryError as exc:
             return DeliveryResult(False, error=exc.message, retryable=exc.retryable)
         except Exception as exc:  # noqa: BLE001 - a channel bug must not lose the delivery

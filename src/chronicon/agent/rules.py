@@ -13,7 +13,7 @@ A rules file is YAML (see README, section "agent", and the packaged `default_rul
                                   # these than to every example gives no meaning evidence
         exclude: ['\\d+\\s*dB\\b']  # spans where keyword/regex hits do not count
         threshold: 0.5            # the rule fires when its score reaches this
-        actions: [email, log]     # email | webhook | log
+        actions: [email, log]     # channel names: email | webhook | log (see agent/channels/)
         cooldown: 5m              # seconds, or 30s / 5m / 2h / 1d
 
 Validation errors raise `RulesError` naming the file, the rule and the field.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -37,11 +37,11 @@ from pydantic import (
     model_validator,
 )
 
+from ..config import Settings
 from ..errors import RulesError
+from .channels import CHANNELS
 from .meaning import DEFAULT_MODEL
 from .words import Term
-
-Action = Literal["email", "webhook", "log"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -90,7 +90,7 @@ class Rule(BaseModel):
     min_similarity: float = Field(default=0.2, ge=-1, lt=1)
     full_similarity: float = Field(default=0.65, gt=-1, le=1)
     threshold: float = Field(default=0.5, gt=0, le=1)
-    actions: list[Action] = Field(default_factory=lambda: ["log"])
+    actions: list[str] = Field(default_factory=lambda: ["log"])
     cooldown: float = 0.0
 
     _terms: list[Term] = PrivateAttr(default_factory=list)
@@ -130,7 +130,10 @@ class Rule(BaseModel):
 
     @field_validator("actions")
     @classmethod
-    def _unique_actions(cls, values: list[str]) -> list[str]:
+    def _known_actions(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value not in CHANNELS:
+                raise ValueError(f"unknown action {value!r}: use one of {', '.join(CHANNELS)}")
         return list(dict.fromkeys(values))
 
     @model_validator(mode="after")
@@ -283,3 +286,41 @@ def load_rules(path: Path | None = None) -> RuleSet:
     rule_set = parse_rules(text, source=str(path))
     _loaded[path] = (mtime, rule_set)
     return rule_set
+
+
+# ---- where the rules in force live (shared by the CLI and the web) -------------------------------
+
+
+def rules_path(settings: Settings) -> Path:
+    """The rules file: `CHRONICON_RULES` when set, else `<data dir>/rules.yaml` (written the first
+    time someone saves rules, from the web page or `chronicon rules save`)."""
+    return settings.rules_path or settings.data_dir / "rules.yaml"
+
+
+def load_current_rules(settings: Settings) -> RuleSet:
+    """The RuleSet in force: the rules file if it exists, else the built-in rules."""
+    path = rules_path(settings)
+    return load_rules(path if path.exists() else None)
+
+
+def current_rules_text(settings: Settings) -> tuple[str, str]:
+    """(YAML text, where it comes from): the file's text, or the built-in rules as YAML."""
+    path = rules_path(settings)
+    if path.exists():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"cannot read rules file {path}: {exc}") from None
+    return default_rules_text(), "built-in"
+
+
+def save_rules_text(settings: Settings, text: str) -> RuleSet:
+    """Validate `text` (raises RulesError naming the rule and field), then write it atomically
+    to `rules_path(settings)`; returns the rules now in force."""
+    path = rules_path(settings)
+    rules = parse_rules(text, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return rules

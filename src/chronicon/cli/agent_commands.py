@@ -1,4 +1,8 @@
-"""`chronicon decide`, `chronicon rules check|test|show` and `chronicon deliveries`."""
+"""`chronicon decide`, `chronicon rules check|test|show|save` and `chronicon deliveries`.
+
+Without `--rules`, every command uses the rules in force, where the server finds them too
+(`chronicon.agent.rules.rules_path`: `CHRONICON_RULES`, else `<data dir>/rules.yaml` once saved
+from the web page or `chronicon rules save`, else the built-in rules)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from ..agent.act import action_name, decide_and_act, planned_channels
+from ..agent.act import decide_and_act
 from ..agent.backtest import BacktestReport, backtest, read_corpus
-from ..agent.decide import NO_LABEL, decide
 from ..agent.outbox import Outbox
-from ..agent.rules import RuleSet, load_rules
+from ..agent.rules import RuleSet, load_current_rules, load_rules, rules_path, save_rules_text
 from ..config import Settings
-from ..errors import BadInput, BadParameter, DeliveryError
+from ..errors import BadInput, BadParameter
 from ..store import Store
 from ..store.agent_records import STATUSES
 from .common import app, err, exit_on_error, out, settings_from_cli, setup_logging
@@ -30,7 +33,7 @@ def _echo_json(data: Any) -> None:
 
 
 def _rules(settings: Settings, rules_file: Path | None) -> RuleSet:
-    return load_rules(rules_file if rules_file is not None else settings.rules_path)
+    return load_rules(rules_file) if rules_file is not None else load_current_rules(settings)
 
 
 def _read_result_file(path: Path) -> tuple[str, str | None, str | None]:
@@ -54,8 +57,8 @@ def _read_result_file(path: Path) -> tuple[str, str | None, str | None]:
 def decide_command(
     text: str = typer.Argument(None, help="The description to decide on."),
     file: Path = typer.Option(None, "--file", help="A result JSON file: decide on its analysis."),
-    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: CHRONICON_RULES "
-                                                          "or the built-in rules]."),
+    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: the rules in "
+                                                          "force, as the server uses them]."),
     act: bool = typer.Option(False, "--act", help="Record the decision and deliver through the "
                                                   "rule's channels, waiting for the outcome."),
     as_json: bool = typer.Option(False, "--json", help="Print the decide_and_act JSON."),
@@ -74,16 +77,12 @@ def decide_command(
         store = Store(settings.db_path)
         try:
             result = decide_and_act(text, run_id, video, settings=settings, store=store,
-                                    rules=rules, wait=True)
+                                    rules=rules, wait=True).to_dict()
         finally:
             store.close()
     else:
-        decision = decide(text, rules)
-        channels = [c for _, c, _ in planned_channels(decision, rules, settings)]
-        result = {"decision": decision.summary(),
-                  "action": action_name(channels) if decision.label != NO_LABEL else "none",
-                  "email_status": "skipped", "dry_run": True, "labels": decision.labels,
-                  "matches": [m.to_dict() for m in decision.matches]}
+        result = decide_and_act(text, run_id, video, settings=settings, store=None,
+                                rules=rules, dry_run=True).to_dict()
     if as_json:
         _echo_json(result)
         return
@@ -129,11 +128,29 @@ def rules_check_command(
 @rules_app.command("show")
 @exit_on_error
 def rules_show_command(
-    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: the effective "
-                                                          "rules]."),
+    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: the rules in "
+                                                          "force, as the server uses them]."),
 ) -> None:
     """Print the effective rules as YAML (a starting point for your own file)."""
     typer.echo(_rules(settings_from_cli(), rules_file).to_yaml(), nl=False)
+
+
+@rules_app.command("save")
+@exit_on_error
+def rules_save_command(
+    file: Path = typer.Argument(..., help="The rules file (YAML) to put in force."),
+) -> None:
+    """Validate a rules file and put it in force for the CLI and the server (what the web page's
+    Save does): it is written to CHRONICON_RULES, else <data dir>/rules.yaml."""
+    try:
+        text = file.read_text("utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"rules file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read rules file {file}: {exc}") from None
+    settings = settings_from_cli()
+    rules = save_rules_text(settings, text)
+    out.print(f"saved {len(rules.rules)} rule(s) to {rules_path(settings)}")
 
 
 @rules_app.command("test")
@@ -141,8 +158,8 @@ def rules_show_command(
 def rules_test_command(
     corpus: Path = typer.Option(..., "--corpus", help="JSON Lines: {\"analysis\": ..., "
                                                       "\"labels\": [...]} per line."),
-    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: CHRONICON_RULES "
-                                                          "or the built-in rules]."),
+    rules_file: Path = typer.Option(None, "--rules", help="Rules file [default: the rules in "
+                                                          "force, as the server uses them]."),
     as_json: bool = typer.Option(False, "--json", help="Print {label: {precision, recall, f1}}."),
 ) -> None:
     """Back-test rules on labelled descriptions: precision, recall, F1 per label."""
@@ -184,10 +201,7 @@ def deliveries_command(
         if retry is not None or deliver:
             outbox = Outbox(store, settings)
             if retry is not None:
-                try:
-                    outbox.retry(retry)
-                except DeliveryError as exc:  # e.g. already sent: the user's request is wrong
-                    raise BadParameter("--retry", exc.message) from None
+                outbox.retry(retry)  # NotFound / Conflict (e.g. already sent) exit 2
             attempted = outbox.deliver_due()
             err.print(f"attempted {attempted} delivery(ies)")
         rows = store.list_deliveries(limit=limit, status=status)

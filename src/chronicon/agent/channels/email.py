@@ -26,7 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ...config import Settings
 from ...errors import DeliveryError
-from . import Delivery, DeliveryResult
+from . import Channel, Delivery, DeliveryResult
 
 _templates = Environment(loader=PackageLoader("chronicon.agent", "templates"),
                          autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
@@ -51,15 +51,17 @@ def build_message(delivery: Delivery, settings: Settings) -> EmailMessage:
     decision = payload.get("decision", {})
     frames = [base64.b64decode(f) for f in payload.get("frames") or []]
     video = payload.get("video_filename")
+    at = payload.get("moment")
     subject = _one_line(f"[Chronicon] {decision.get('label')} detected"
-                        + (f" in {video}" if video else ""))
+                        + (f" in {video}" if video else "") + (f" at {at}" if at else ""))
     cids = [make_msgid(domain="chronicon.local") for _ in frames]
     context: dict[str, Any] = {
         "subject": subject, "decision": decision, "rule": delivery.rule,
         "labels": payload.get("labels") or [decision.get("label")],
         "analysis": payload.get("analysis", ""), "video_filename": video,
         "run_id": payload.get("run_id"), "created_at": payload.get("created_at"),
-        "delivery_id": delivery.id, "attempt": delivery.attempts + 1,
+        "moment": payload.get("moment"),
+        "delivery_id": delivery.id, "attempt": delivery.attempt,
         "frame_cids": [c[1:-1] for c in cids], "frame_count": len(frames),
     }
     message = EmailMessage()
@@ -109,10 +111,18 @@ class _Unreachable(Exception):
     """The route failed before the server judged our credentials or message: try another."""
 
 
-class EmailChannel:
+class EmailChannel(Channel):
+    name = "email"
+    action = "send_email"
+    priority = 10
+
     def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None):
-        self.settings = settings
+        super().__init__(settings)
         self._ssl_context = ssl_context
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.email_configured
 
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from . import Delivery, DeliveryResult
+from . import Channel, Delivery, DeliveryResult
 
 audit_log = logging.getLogger("chronicon.agent.audit")
 
 
-class LogChannel:
+class LogChannel(Channel):
+    name = "log"
+    priority = 30
+
     def send(self, delivery: Delivery) -> DeliveryResult:
         decision = delivery.payload.get("decision", {})
         audit_log.info("decision %s: label=%s score=%s reason=%s run=%s video=%s",

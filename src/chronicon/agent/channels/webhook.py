@@ -17,7 +17,7 @@ import httpx
 
 from ...config import Settings
 from ...errors import DeliveryError
-from . import Delivery, DeliveryResult
+from . import Channel, Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Chronicon-Signature"
 
@@ -29,14 +29,21 @@ def sign(body: bytes, secret: str) -> str:
 def webhook_body(delivery: Delivery) -> bytes:
     payload: dict[str, Any] = {k: v for k, v in delivery.payload.items() if k != "frames"}
     payload["delivery_id"] = delivery.id
-    payload["attempt"] = delivery.attempts + 1
+    payload["attempt"] = delivery.attempt
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-class WebhookChannel:
+class WebhookChannel(Channel):
+    name = "webhook"
+    priority = 20
+
     def __init__(self, settings: Settings, client: httpx.Client | None = None):
-        self.settings = settings
+        super().__init__(settings)
         self._client = client
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return bool(settings.webhook_url)
 
     def send(self, delivery: Delivery) -> DeliveryResult:
         url = self.settings.webhook_url

@@ -10,9 +10,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import Conflict, DeliveryError
+from ...agent.act import decide_and_act
+from ...agent.backtest import backtest_history
+from ...agent.outbox import Outbox
+from ...agent.rules import (
+    current_rules_text,
+    load_current_rules,
+    parse_rules,
+    rules_path,
+    save_rules_text,
+)
 from ..auth import require_token
-from ..rules_file import current_rules_text, load_current_rules, rules_path, save_rules_text
 
 router = APIRouter(tags=["agent"])
 
@@ -58,17 +66,16 @@ async def decide_and_act_endpoint(request: Request, body: DecideRequest) -> dict
     """Decide on a description and act (email, webhook, log) per the rules, attempting each
     delivery before answering `{"decision": {"label", "score", "reason"}, "action": ...,
     "email_status": "sent" | "failed" | "skipped", ...}`."""
-    from ...agent.act import decide_and_act
-
     services = request.app.state.services
     settings = services.settings
-    rules = load_current_rules(settings)
     # wait=True: like the long-standing endpoint, answer once the email was attempted
     # ("sent" or "failed"); a failed delivery stays in the outbox and is retried.
-    return await run_in_threadpool(
+    answer = await run_in_threadpool(
         lambda: decide_and_act(body.analysis, body.run_id, body.video_filename,
-                               settings=settings, store=services.store, rules=rules,
-                               wait=True, outbox=services.outbox))
+                               settings=settings, store=services.store,
+                               rules=load_current_rules(settings), wait=True,
+                               outbox=services.outbox))
+    return answer.to_dict()
 
 
 def _rules_view(request: Request) -> RulesView:
@@ -96,31 +103,12 @@ def put_rules(request: Request, body: RulesText) -> RulesView:
 async def backtest_rules(request: Request, body: BacktestRequest) -> dict[str, Any]:
     """Run rules (given, or the current ones) over past descriptions: each analysis's label then
     and now, how many would change, and precision/recall against the past decisions."""
-    from ...agent.backtest import backtest
-    from ...agent.decide import decide
-    from ...agent.rules import parse_rules
-
     services = request.app.state.services
-    rules = (parse_rules(body.yaml, "candidate rules") if body.yaml is not None
-             else load_current_rules(services.settings))
-    records = services.store.list_analyses(body.limit, 0)
 
     def run() -> dict[str, Any]:
-        items, labelled = [], []
-        for record in records:
-            text = str(record.result.get("analysis", ""))
-            decision = decide(text, rules)
-            items.append({"analysis_id": record.id, "video_filename": record.video_filename,
-                          "excerpt": text[:160], "previous_label": record.label,
-                          **decision.summary()})
-            if record.label:
-                labelled.append({"analysis": text,
-                                 "labels": [] if record.label == "none" else [record.label]})
-        report = backtest(rules, labelled).details() if labelled else None
-        changed = sum(1 for i in items
-                      if i["previous_label"] is not None and i["previous_label"] != i["label"])
-        return {"total": len(items), "changed": changed, "items": items,
-                "agreement": report}
+        rules = (parse_rules(body.yaml, "candidate rules") if body.yaml is not None
+                 else load_current_rules(services.settings))
+        return backtest_history(services.store, rules, body.limit)
 
     return await run_in_threadpool(run)
 
@@ -154,12 +142,7 @@ def list_deliveries(request: Request, limit: int = Query(50, ge=1, le=500),
              responses={404: {}, 409: {"description": "the delivery cannot be retried"}})
 async def retry_delivery(request: Request, delivery_id: int) -> dict[str, Any]:
     """Make a failed, suppressed or retrying delivery due again now, with fresh attempts."""
-    from ...agent.outbox import Outbox
-
     services = request.app.state.services
     outbox = services.outbox or Outbox(services.store, services.settings)
-    try:
-        record = await run_in_threadpool(outbox.retry, delivery_id)
-    except DeliveryError as exc:
-        raise Conflict(exc.message) from None
+    record = await run_in_threadpool(outbox.retry, delivery_id)
     return {"delivery": jsonable(record)}
