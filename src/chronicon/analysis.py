@@ -166,16 +166,8 @@ def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
 
     params = options.generation_params()
     fps = info.fps or None
-    # A backend that offers `describe_to` generates the same pieces in this thread (faster on
-    # small CPUs; see LocalBackend); any other backend streams through `describe`.
-    if callable(getattr(backend, "describe_to", None)):
-        backend.describe_to(frames, options.prompt, params, on_piece,  # type: ignore[attr-defined]
-                            video_fps=fps, video_duration=info.duration, on_event=on_event)
-    else:
-        for piece in backend.describe(frames, options.prompt, params, video_fps=fps,
-                                      video_duration=info.duration, on_event=on_event):
-            on_piece(piece)
-    stats = backend.last_stats
+    stats = backend.generate(frames, options.prompt, params, on_piece, video_fps=fps,
+                             video_duration=info.duration, on_event=on_event)
     total = time.perf_counter() - start
     return AnalysisResult(
         video_path=str(video_path),

@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     # Hugging Face's own offline switches: with either set, models come only from the local cache.
     hub_offline: bool = Field(default=False, validation_alias=_env(
         "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "hub_offline"))
-    backend: Literal["local", "remote"] = Field(
-        default="local", validation_alias=_env("CHRONICON_BACKEND", "backend"))
+    # A name in chronicon.vlm.registry.BACKENDS (transformers, openvino, remote; `local` is an
+    # alias of transformers), stored as the registry key.
+    backend: str = Field(
+        default="transformers", validation_alias=_env("CHRONICON_BACKEND", "backend"))
     remote_url: str | None = Field(default=None,
                                    validation_alias=_env("CHRONICON_REMOTE_URL", "remote_url"))
     remote_api_key: SecretStr | None = Field(
@@ -112,6 +114,17 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("WEBHOOK_TOKEN", "webhook_token"))
     webhook_timeout: float = Field(default=10.0, gt=0,
                                    validation_alias=_env("WEBHOOK_TIMEOUT", "webhook_timeout"))
+
+    @field_validator("backend", mode="after")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from .errors import BadParameter
+        from .vlm.registry import canonical_name
+
+        try:
+            return canonical_name(value)
+        except BadParameter as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("data_dir", "results_dir_override", "rules_path", "smtp_ca_file",
                      mode="after")

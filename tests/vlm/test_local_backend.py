@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,14 @@ from chronicon.errors import BadParameter, ModelUnavailable
 from chronicon.events import Event, Stage, StageFinished, StageStarted
 from chronicon.video.frames import Frame
 from chronicon.vlm.attention import ATTENTION_IMPLEMENTATION
-from chronicon.vlm.backend import Backend, GenerationParams, create_backend
-from chronicon.vlm.local import LocalBackend, video_metadata
+from chronicon.vlm.backend import (
+    Backend,
+    GenerationParams,
+    GenerationRequest,
+    GenerationStats,
+    create_backend,
+)
+from chronicon.vlm.local import LocalBackend, TransformersBackend, video_metadata
 from support.tiny_model import TINY_IMAGE_SEQ_LEN
 
 PROMPT = "Describe the main events in this video."
@@ -52,8 +59,16 @@ def reference_generation(backend: LocalBackend, frames: list[Frame], n: int) -> 
                                               skip_special_tokens=True)
 
 
-def test_satisfies_the_backend_protocol(backend: LocalBackend) -> None:
-    assert isinstance(backend, Backend)
+def generate(backend: Backend, frames: list[Frame], params: GenerationParams,
+             **kwargs) -> tuple[list[str], GenerationStats]:
+    pieces: list[str] = []
+    stats = backend.generate(frames, PROMPT, params, pieces.append, **kwargs)
+    return pieces, stats
+
+
+def test_is_the_transformers_backend(backend: LocalBackend) -> None:
+    assert isinstance(backend, Backend) and backend.name == "transformers"
+    assert LocalBackend is TransformersBackend
     assert backend.loaded and backend.load() == 0.0  # loaded once, then reused
     info = backend.info()
     assert (info.device, info.quantization, info.quantized, info.compiled) == (
@@ -103,9 +118,8 @@ def test_streamed_pieces_are_the_generated_text(backend: LocalBackend) -> None:
 
 @pytest.mark.parametrize("n", [1, 7, 30])
 def test_min_equal_max_yields_exactly_that_many_tokens(backend: LocalBackend, n: int) -> None:
-    list(backend.describe(make_frames([0, 30]), PROMPT, GenerationParams(max_tokens=n,
-                                                                          min_tokens=n)))
-    stats = backend.last_stats
+    _, stats = generate(backend, make_frames([0, 30]), GenerationParams(max_tokens=n,
+                                                                         min_tokens=n))
     assert stats.generated_tokens == n
     assert stats.prompt_tokens > 2 * TINY_IMAGE_SEQ_LEN
     assert 0 < stats.time_to_first_token_s <= stats.generate_s
@@ -113,14 +127,13 @@ def test_min_equal_max_yields_exactly_that_many_tokens(backend: LocalBackend, n:
 
 
 def test_max_tokens_caps_generation(backend: LocalBackend) -> None:
-    list(backend.describe(make_frames([0]), PROMPT, GenerationParams(max_tokens=5, min_tokens=0)))
-    assert 1 <= backend.last_stats.generated_tokens <= 5
+    _, stats = generate(backend, make_frames([0]), GenerationParams(max_tokens=5, min_tokens=0))
+    assert 1 <= stats.generated_tokens <= 5
 
 
 def test_sampling_with_a_temperature(backend: LocalBackend) -> None:
     params = GenerationParams(max_tokens=6, min_tokens=6, temperature=0.8, top_p=0.9)
-    list(backend.describe(make_frames([0, 30]), PROMPT, params))
-    assert backend.last_stats.generated_tokens == 6
+    assert generate(backend, make_frames([0, 30]), params)[1].generated_tokens == 6
 
 
 def test_stage_events_around_the_model_work(backend: LocalBackend) -> None:
@@ -141,8 +154,7 @@ def test_a_consumer_that_stops_reading_stops_generation(backend: LocalBackend) -
     start = time.perf_counter()
     stream.close()
     assert time.perf_counter() - start < 5  # 4000 tokens would take far longer
-    list(backend.describe(make_frames([0]), PROMPT, GenerationParams(3, 3)))  # lock released
-    assert backend.last_stats.generated_tokens == 3
+    assert generate(backend, make_frames([0]), GenerationParams(3, 3))[1].generated_tokens == 3
 
 
 def test_processors_without_video_support_get_images(tiny_model_dir: Path) -> None:
@@ -152,8 +164,7 @@ def test_processors_without_video_support_get_images(tiny_model_dir: Path) -> No
     text = b.processor.tokenizer.decode(b.prepare_inputs(make_frames([0, 30, 60]), PROMPT)
                                         ["input_ids"][0])
     assert text.count("<global-img>") == 3 and "Frame from" not in text
-    list(b.describe(make_frames([0, 30, 60]), PROMPT, GenerationParams(4, 4)))
-    assert b.last_stats.generated_tokens == 4
+    assert generate(b, make_frames([0, 30, 60]), GenerationParams(4, 4))[1].generated_tokens == 4
 
 
 def test_bad_requests_fail_before_the_model_runs(backend: LocalBackend) -> None:
@@ -205,16 +216,27 @@ def test_create_backend_applies_settings_and_overrides(tmp_path: Path,
         create_backend(settings, device="cuda")
     with pytest.raises(BadParameter, match="remote_url"):
         create_backend(Settings(data_dir=tmp_path, backend="remote"))
+    alias = create_backend(Settings(data_dir=tmp_path, backend="local",
+                                    model=str(tiny_model_dir), device="cpu"))
+    assert alias.info().backend == "transformers"
 
 
-def test_describe_to_streams_the_same_pieces_in_the_calling_thread(backend: LocalBackend) -> None:
+def test_generate_streams_the_same_pieces_in_the_calling_thread(backend: LocalBackend) -> None:
     frames = make_frames([0, 150, 299])
     params = GenerationParams(max_tokens=16, min_tokens=16)
     via_iterator = list(backend.describe(frames, PROMPT, params, 30.0, 10.0))
+    threads: set[str] = set()
     pieces: list[str] = []
-    backend.describe_to(frames, PROMPT, params, pieces.append, 30.0, 10.0)
+
+    def on_piece(piece: str) -> None:
+        threads.add(threading.current_thread().name)
+        pieces.append(piece)
+
+    stats = backend.generate(frames, PROMPT, params, on_piece, video_fps=30.0,
+                             video_duration=10.0)
     assert pieces == via_iterator
-    assert backend.last_stats.generated_tokens == 16
+    assert stats.generated_tokens == 16
+    assert threads == {threading.current_thread().name}
 
 
 def test_a_failing_piece_callback_stops_generation(backend: LocalBackend) -> None:
@@ -225,7 +247,7 @@ def test_a_failing_piece_callback_stops_generation(backend: LocalBackend) -> Non
         raise Enough(piece)
 
     with pytest.raises(Enough):
-        backend.describe_to(make_frames([0]), PROMPT, GenerationParams(4000, 4000), on_piece)
+        backend.generate(make_frames([0]), PROMPT, GenerationParams(4000, 4000), on_piece)
     list(backend.describe(make_frames([0]), PROMPT, GenerationParams(2, 2)))  # lock released
 
 
@@ -236,6 +258,31 @@ def test_compile_runs_the_model_through_torch_compile(tiny_model_dir: Path) -> N
     assert b.info().compiled
     assert all("forward" not in vars(m) for m in b.model.modules()
                if type(m) is torch.nn.Linear)  # inductor packs weights itself
-    list(b.describe(make_frames([0, 30]), PROMPT, GenerationParams(3, 3)))
-    assert b.last_stats.generated_tokens == 3
+    assert generate(b, make_frames([0, 30]), GenerationParams(3, 3))[1].generated_tokens == 3
     assert b.info().compiled  # it ran compiled, no fallback
+
+
+def test_text_only_prompt(backend: LocalBackend) -> None:
+    pieces: list[str] = []
+    stats = backend.generate_text("Summarise: a car stops, a dog runs.", GenerationParams(5, 5),
+                                  pieces.append)
+    assert stats.generated_tokens == 5 and stats.prompt_tokens > 5
+    assert "<image>" not in backend.processor.tokenizer.decode(
+        backend.prepare_inputs([], PROMPT)["input_ids"][0])
+
+
+def test_generate_batch_default_runs_each_request(backend: LocalBackend) -> None:
+    requests = [GenerationRequest(make_frames([0, 30]), PROMPT, GenerationParams(n, n))
+                for n in (3, 5)]
+    streamed: dict[int, list[str]] = {0: [], 1: []}
+    stats = backend.generate_batch(requests, lambda i, piece: streamed[i].append(piece))
+    assert [s.generated_tokens for s in stats] == [3, 5]
+    for i, request in enumerate(requests):
+        assert "".join(streamed[i]) == "".join(generate(backend, request.frames,
+                                                        request.params)[0])
+
+
+def test_yes_probability_from_the_first_answer_token(backend: LocalBackend) -> None:
+    p = backend.answer_yes_probability(make_frames([0, 30]), "Is there a car?")
+    assert p is not None and 0.0 < p < 1.0
+    assert p == backend.answer_yes_probability(make_frames([0, 30]), "Is there a car?")

@@ -7,6 +7,7 @@ world, so a small fake of it is fair. It records what it was sent so the request
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,21 @@ ANSWER = ["A red ", "train ", "arrives."]
 class _OpenAIHandler(BaseHTTPRequestHandler):
     requests: list[dict] = []
     api_key = "sk-test"
+    send_logprobs = True
+
+    def _answer_yes_no(self) -> None:
+        choice: dict = {"message": {"role": "assistant", "content": "Yes"}}
+        if self.send_logprobs:
+            top = [{"token": "Yes", "logprob": math.log(0.6)},
+                   {"token": " yes", "logprob": math.log(0.1)},
+                   {"token": "No", "logprob": math.log(0.3)}]
+            choice["logprobs"] = {"content": [{"token": "Yes", "top_logprobs": top}]}
+        body = json.dumps({"choices": [choice]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
@@ -55,7 +71,11 @@ class _OpenAIHandler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         length = int(self.headers["Content-Length"])
-        type(self).requests.append(json.loads(self.rfile.read(length)))
+        request = json.loads(self.rfile.read(length))
+        type(self).requests.append(request)
+        if not request["stream"]:  # a one-token yes/no answer
+            self._answer_yes_no()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -86,10 +106,11 @@ def _frames() -> list[Frame]:
 
 def test_streams_pieces_and_sends_frames_with_timestamps(openai_server: str) -> None:
     backend = RemoteBackend(openai_server, model="256m", api_key="sk-test")
-    pieces = list(backend.describe(_frames(), "What happens?", GenerationParams(20, 5)))
+    assert list(backend.describe(_frames(), "What happens?", GenerationParams(20, 5))) == ANSWER
+    pieces: list[str] = []
+    stats = backend.generate(_frames(), "What happens?", GenerationParams(20, 5), pieces.append)
     assert pieces == ANSWER
-    assert backend.last_stats.prompt_tokens == 321
-    assert backend.last_stats.generated_tokens == 3
+    assert (stats.prompt_tokens, stats.generated_tokens) == (321, 3)
     sent = _OpenAIHandler.requests[0]
     assert sent["model"] == "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
     assert (sent["max_tokens"], sent["min_tokens"], sent["temperature"]) == (20, 5, 0.0)
@@ -125,3 +146,15 @@ def test_analyze_runs_through_the_remote_backend_from_settings(openai_server: st
     assert data["device"] == f"remote:{openai_server}"
     assert data["tokens"] == {"prompt": 321, "generated": 3}
     assert len(_OpenAIHandler.requests[0]["messages"][0]["content"]) == 2 * 3 + 1
+
+
+def test_yes_probability_from_logprobs_or_the_parsed_answer(openai_server: str) -> None:
+    backend = RemoteBackend(openai_server, api_key="sk-test")
+    assert backend.answer_yes_probability(_frames(), "Is a train there?") == pytest.approx(0.7)
+    sent = _OpenAIHandler.requests[-1]
+    assert (sent["logprobs"], sent["max_tokens"], sent["stream"]) == (True, 1, False)
+    _OpenAIHandler.send_logprobs = False
+    try:
+        assert backend.answer_yes_probability(_frames(), "Is a train there?") == 1.0
+    finally:
+        _OpenAIHandler.send_logprobs = True

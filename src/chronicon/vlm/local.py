@@ -9,30 +9,34 @@ carries each frame's real timestamp and the processor never re-samples our frame
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import torch
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
-    StoppingCriteria,
-    StoppingCriteriaList,
     TextStreamer,
 )
 from transformers.utils import logging as transformers_logging
 from transformers.video_utils import VideoMetadata
 
 from ..errors import BadParameter, ModelUnavailable
-from ..events import EventCallback, Stage, StageFinished, StageStarted, ignore_event
+from ..events import EventCallback, ignore_event
 from ..video.frames import Frame
 from .attention import ATTENTION_IMPLEMENTATION
-from .backend import BackendInfo, GenerationParams, GenerationStats
+from .backend import (
+    Backend,
+    BackendInfo,
+    GenerationParams,
+    GenerationRun,
+    GenerationStats,
+    check_request,
+)
 from .catalog import ModelRef, count_parameters, resolve_model
 from .cpu_linear import can_prepack, prepack_linears
 from .device import (
@@ -47,6 +51,9 @@ from .device import (
 )
 from .memory import plan_precision
 from .vision_layout import make_vision_embeddings_contiguous
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +89,18 @@ def video_metadata(frames: list[Frame], fps: float | None,
 
 
 class _PieceStreamer(TextStreamer):
-    """Hands each decoded text piece to a callback; notes when the first generated token came."""
+    """Hands each decoded text piece to a callback; reports the first generated token."""
 
-    def __init__(self, tokenizer: Any, on_piece: Callable[[str], None]) -> None:
+    def __init__(self, tokenizer: Any, on_piece: Callable[[str], None],
+                 on_first_token: Callable[[], None]) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.on_piece = on_piece
-        self.first_token_at: float | None = None
+        self.on_first_token = on_first_token
         self.emitted = False
 
     def put(self, value: torch.Tensor) -> None:
-        if not self.next_tokens_are_prompt and self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
+        if not self.next_tokens_are_prompt:
+            self.on_first_token()
         super().put(value)
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
@@ -101,21 +109,26 @@ class _PieceStreamer(TextStreamer):
             self.on_piece(text)
 
 
-class _Cancelled(StoppingCriteria):
-    """Stops generation at the next token once `event` is set (the consumer stopped reading)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor,
-                 **kwargs: Any) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool,
-                          device=input_ids.device)
-
-
-class LocalBackend:
+class TransformersBackend(Backend):
     """A transformers model on this machine. Construction validates the request and decides
-    device/precision (no loading); `load` fetches and loads; `describe` streams a description."""
+    device/precision (no loading); `load` fetches and loads; `generate` streams a description."""
+
+    name: ClassVar[str] = "transformers"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None,
+                      device: str | None = None, quantize: bool | None = None,
+                      compile: bool | None = None, cuda_device: int | None = None,
+                      **_: Any) -> TransformersBackend:
+        quantization = settings.quantization
+        if quantize is False:
+            quantization = "none"
+        elif quantize is True and quantization == "none":
+            quantization = "auto"
+        return cls(model=model or settings.model, device=device or settings.device,
+                   quantization=quantization,
+                   compile=settings.compile if compile is None else compile,
+                   cuda_device=cuda_device, offline=settings.hub_offline)
 
     def __init__(self, model: str | None = None, device: str | None = "auto",
                  quantization: str = "auto", compile: bool = False,
@@ -140,7 +153,6 @@ class LocalBackend:
         self.model_dir: Path | None = None
         self.video_input = True
         self.loaded = False
-        self.last_stats = GenerationStats()
 
     # ---- loading ------------------------------------------------------------------------------
 
@@ -152,6 +164,7 @@ class LocalBackend:
             quantization=self.quantization.mode,
             quantization_reason=self.quantization.reason,
             compiled=self._compiled,
+            backend=self.name,
         )
 
     def load(self) -> float:
@@ -296,9 +309,14 @@ class LocalBackend:
 
     def prepare_inputs(self, frames: list[Frame], prompt: str, video_fps: float | None = None,
                        video_duration: float | None = None) -> Any:
-        """Chat-templated prompt + pixel values, on the model's device and in its dtype."""
+        """Chat-templated prompt + pixel values, on the model's device and in its dtype.
+        No frames: a text-only prompt."""
         images = [f.image.convert("RGB") for f in frames]
-        if self.video_input:
+        if not images:
+            messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+            text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+            inputs = self.processor(text=text, return_tensors="pt")
+        elif self.video_input:
             messages = [{"role": "user", "content": [{"type": "video"},
                                                       {"type": "text", "text": prompt}]}]
             text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
@@ -314,107 +332,75 @@ class LocalBackend:
         # Floating tensors (pixel values) take the model's dtype, every tensor its device.
         return inputs.to(self.model.device).to(compute_dtype)
 
-    def describe(self, frames: list[Frame], prompt: str, params: GenerationParams,
-                 video_fps: float | None = None, video_duration: float | None = None,
-                 on_event: EventCallback = ignore_event) -> Iterator[str]:
-        """The Backend protocol's iterator: generation runs in a helper thread and its pieces
-        come through a queue. Closing the iterator early stops the generation."""
-        self._check_request(frames, prompt)
-        self.load()
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
-        cancel = threading.Event()
-
-        def run() -> None:
-            try:
-                self.describe_to(frames, prompt, params, lambda p: pieces.put(("piece", p)),
-                                 video_fps, video_duration, on_event, cancel=cancel)
-                pieces.put(("done", None))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
-                pieces.put(("error", exc))
-
-        thread = threading.Thread(target=run, name="chronicon-generate", daemon=True)
-        thread.start()
-        try:
-            while True:
-                kind, value = pieces.get()
-                if kind == "piece":
-                    yield value
-                elif kind == "error":
-                    raise value
-                else:
-                    return
-        finally:
-            cancel.set()  # a consumer that stopped reading stops the generation too
-            thread.join()
-
-    def describe_to(self, frames: list[Frame], prompt: str, params: GenerationParams,
-                    on_piece: Callable[[str], None], video_fps: float | None = None,
-                    video_duration: float | None = None,
-                    on_event: EventCallback = ignore_event,
-                    cancel: threading.Event | None = None) -> None:
-        """Generate in the calling thread, handing each text piece to `on_piece` as it decodes.
-
-        Preferred over `describe` where a callback will do (`analyze` uses it): on a 2-core
-        machine OpenMP throttles its spin-waiting as soon as a second thread runs torch work,
-        which made every decode step ~40% slower when generation ran in a helper thread.
-        An exception raised by `on_piece` stops the generation and propagates.
-        """
-        self._check_request(frames, prompt)
-        self.load()
+    def generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
+                 on_piece: Callable[[str], None], *, video_fps: float | None = None,
+                 video_duration: float | None = None,
+                 on_event: EventCallback = ignore_event) -> GenerationStats:
+        run = self.start_run(frames, prompt, on_event)
         with self._generate_lock:
-            self._generate(frames, prompt, params, video_fps, video_duration, on_event,
-                           on_piece, cancel or threading.Event(), allow_retry=True)
+            return self._generate(run, prompt, params, video_fps, video_duration, on_piece,
+                                  allow_retry=True)
 
-    @staticmethod
-    def _check_request(frames: list[Frame], prompt: str) -> None:
-        if not frames:
-            raise BadParameter("frames", "no frames to describe")
-        if not prompt or not prompt.strip():
-            raise BadParameter("prompt", "must not be empty")
-
-    def _generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
+    def _generate(self, run: GenerationRun, prompt: str, params: GenerationParams,
                   video_fps: float | None, video_duration: float | None,
-                  on_event: EventCallback, on_piece: Callable[[str], None],
-                  cancel: threading.Event, allow_retry: bool) -> None:
-        stats = GenerationStats()
-        self.last_stats = stats
-        on_event(StageStarted(Stage.PREPROCESS, f"{len(frames)} frames"))
-        start = time.perf_counter()
-        inputs = self.prepare_inputs(frames, prompt, video_fps, video_duration)
-        stats.preprocess_s = time.perf_counter() - start
-        stats.prompt_tokens = int(inputs["input_ids"].shape[1])
-        on_event(StageFinished(Stage.PREPROCESS, stats.preprocess_s,
-                               f"{stats.prompt_tokens} prompt tokens"))
-        on_event(StageStarted(Stage.GENERATE, f"up to {params.max_tokens} tokens"))
-
-        streamer = _PieceStreamer(self.processor.tokenizer, on_piece)
+                  on_piece: Callable[[str], None], allow_retry: bool) -> GenerationStats:
+        with run.preprocessing():
+            inputs = self.prepare_inputs(run.frames, prompt, video_fps, video_duration)
+            run.prompt_tokens = int(inputs["input_ids"].shape[1])
+        streamer = _PieceStreamer(self.processor.tokenizer,
+                                  run.generating(on_piece, params.max_tokens), run.first_token)
         gen_kwargs = dict(inputs, streamer=streamer, max_new_tokens=params.max_tokens,
-                          min_new_tokens=params.min_tokens, do_sample=not params.greedy,
-                          stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]))
-        if not params.greedy:
-            gen_kwargs.update(temperature=params.temperature, top_p=params.top_p)
-        else:
-            # Clear sampling knobs a model's generation_config may carry, so greedy stays quiet.
-            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-        gen_start = time.perf_counter()
+                          min_new_tokens=params.min_tokens, **sampling_kwargs(params))
         try:
             with torch.inference_mode():
                 ids = self.model.generate(**gen_kwargs)
         except Exception as exc:
             if self._compiled and allow_retry and not streamer.emitted:
                 self._uncompile(exc)
-                self._generate(frames, prompt, params, video_fps, video_duration, on_event,
-                               on_piece, cancel, allow_retry=False)
-                return
+                return self._generate(GenerationRun(run.frames, ignore_event), prompt, params,
+                                      video_fps, video_duration, on_piece, allow_retry=False)
             raise
-        stats.generate_s = time.perf_counter() - gen_start
-        first = streamer.first_token_at
-        stats.time_to_first_token_s = (first - gen_start) if first else stats.generate_s
-        stats.generated_tokens = int(ids.shape[1]) - stats.prompt_tokens
-        on_event(StageFinished(Stage.GENERATE, stats.generate_s,
-                               f"{stats.generated_tokens} tokens"))
+        return run.finish(int(ids.shape[1]) - run.prompt_tokens)
+
+    def answer_yes_probability(self, frames: list[Frame], question: str) -> float | None:
+        """Softmax over the first answer token's logits: P(yes) / (P(yes) + P(no)), each the
+        sum over the tokenizer's first tokens of "Yes", " Yes", "yes", " yes" (and "No"...)."""
+        check_request(frames, question)
+        self.load()
+        yes, no = (_first_token_ids(self.processor.tokenizer, word) for word in ("yes", "no"))
+        # A token both words start with (a bare space in a small vocabulary) tells nothing.
+        yes, no = yes - no, no - yes
+        if not yes or not no:
+            return None
+        with self._generate_lock, torch.inference_mode():
+            inputs = self.prepare_inputs(frames, question)
+            logits = self.model(**inputs).logits[0, -1].float()
+        probs = torch.softmax(logits, dim=-1)
+        p_yes, p_no = float(probs[sorted(yes)].sum()), float(probs[sorted(no)].sum())
+        total = p_yes + p_no
+        return p_yes / total if total > 0 else None
+
+
+def sampling_kwargs(params: GenerationParams) -> dict[str, Any]:
+    """generate()'s sampling arguments for `params`."""
+    if not params.greedy:
+        return {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+    # Clear sampling knobs a model's generation_config may carry, so greedy stays quiet.
+    return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+
+def _first_token_ids(tokenizer: Any, word: str) -> set[int]:
+    ids = set()
+    for variant in (word.capitalize(), " " + word.capitalize(), word, " " + word):
+        encoded = tokenizer.encode(variant, add_special_tokens=False)
+        if encoded:
+            ids.add(int(encoded[0]))
+    return ids
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+LocalBackend = TransformersBackend  # the name before the registry ("local" stays an alias)

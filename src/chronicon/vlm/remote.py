@@ -11,17 +11,21 @@ import base64
 import io
 import json
 import logging
+import math
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from ..errors import BadParameter, ModelUnavailable
-from ..events import EventCallback, Stage, StageFinished, StageStarted, ignore_event
+from ..events import EventCallback, ignore_event
 from ..video.frames import Frame
-from .backend import BackendInfo, GenerationParams, GenerationStats
+from .backend import Backend, BackendInfo, GenerationParams, GenerationStats, check_request
 from .catalog import PRESETS
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,21 @@ def chat_messages(frames: list[Frame], prompt: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": content}]
 
 
-class RemoteBackend:
+class RemoteBackend(Backend):
     """A model served elsewhere. `load` only checks the server answers; nothing is downloaded."""
+
+    name: ClassVar[str] = "remote"
+    yes_probability_from_logits: ClassVar[bool] = True  # when the server returns logprobs
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None,
+                      **_: Any) -> RemoteBackend:
+        if not settings.remote_url:
+            raise BadParameter("remote_url", "CHRONICON_BACKEND=remote needs CHRONICON_REMOTE_URL "
+                                             "(an OpenAI-compatible server's /v1 URL)")
+        key = settings.remote_api_key.get_secret_value() if settings.remote_api_key else None
+        return cls(settings.remote_url, model=model or settings.model, api_key=key,
+                   timeout=settings.remote_timeout)
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
@@ -65,12 +82,12 @@ class RemoteBackend:
                                     timeout=httpx.Timeout(timeout, connect=10.0),
                                     transport=transport)
         self.loaded = False
-        self.last_stats = GenerationStats()
 
     def info(self) -> BackendInfo:
         return BackendInfo(model_id=self.model_id, device=f"remote:{self.base_url}",
                            dtype="server", quantization="none",
-                           quantization_reason="decided by the remote server")
+                           quantization_reason="decided by the remote server",
+                           backend=self.name)
 
     def load(self) -> float:
         if self.loaded:
@@ -92,40 +109,53 @@ class RemoteBackend:
         self.loaded = True
         return time.perf_counter() - start
 
-    def describe(self, frames: list[Frame], prompt: str, params: GenerationParams,
-                 video_fps: float | None = None, video_duration: float | None = None,
-                 on_event: EventCallback = ignore_event) -> Iterator[str]:
-        if not frames:
-            raise BadParameter("frames", "no frames to describe")
-        if not prompt or not prompt.strip():
-            raise BadParameter("prompt", "must not be empty")
-        self.load()
-        stats = GenerationStats()
-        self.last_stats = stats
-
-        on_event(StageStarted(Stage.PREPROCESS, f"{len(frames)} frames"))
-        start = time.perf_counter()
-        body = self._request_body(frames, prompt, params)
-        stats.preprocess_s = time.perf_counter() - start
-        on_event(StageFinished(Stage.PREPROCESS, stats.preprocess_s, "frames encoded as JPEG"))
-
-        on_event(StageStarted(Stage.GENERATE, f"up to {params.max_tokens} tokens"))
-        gen_start = time.perf_counter()
+    def generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
+                 on_piece: Callable[[str], None], *, video_fps: float | None = None,
+                 video_duration: float | None = None,
+                 on_event: EventCallback = ignore_event) -> GenerationStats:
+        run = self.start_run(frames, prompt, on_event)
+        with run.preprocessing() as stage:
+            body = self._request_body(frames, prompt, params)
+            stage.finished_detail = "frames encoded as JPEG"
+        emit = run.generating(on_piece, params.max_tokens)
         pieces = 0
+        generated = 0
         for piece, usage in self._stream(body):
             if usage:
-                stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                stats.generated_tokens = int(usage.get("completion_tokens") or 0)
+                run.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                generated = int(usage.get("completion_tokens") or 0)
             if piece:
-                if pieces == 0:
-                    stats.time_to_first_token_s = time.perf_counter() - gen_start
                 pieces += 1
-                yield piece
-        stats.generate_s = time.perf_counter() - gen_start
-        if not stats.generated_tokens:
-            stats.generated_tokens = pieces  # servers that send no usage: one piece ≈ one token
-        on_event(StageFinished(Stage.GENERATE, stats.generate_s,
-                               f"{stats.generated_tokens} tokens"))
+                emit(piece)
+        # Servers that send no usage: one piece is about one token.
+        return run.finish(generated or pieces)
+
+    def answer_yes_probability(self, frames: list[Frame], question: str) -> float | None:
+        """From the first answer token's log-probabilities when the server returns them
+        (`logprobs`/`top_logprobs`, as vLLM and llama.cpp do); otherwise from the answer's text:
+        1.0 for yes, 0.0 for no, None for anything else. Which one was used is logged."""
+        check_request(frames, question)
+        self.load()
+        body = self._request_body(frames, question, GenerationParams(max_tokens=1, min_tokens=0))
+        body.update(stream=False, logprobs=True, top_logprobs=10)
+        body.pop("stream_options", None)
+        try:
+            response = self._client.post("/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"the model server at {self.base_url} failed "
+                                   f"({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            raise ModelUnavailable(f"the model server at {self.base_url} answered HTTP "
+                                   f"{response.status_code}: {_error_text(response)}")
+        choice = (response.json().get("choices") or [{}])[0]
+        from_logprobs = _yes_from_logprobs(choice.get("logprobs"))
+        if from_logprobs is not None:
+            log.debug("yes probability from the server's logprobs: %.3f", from_logprobs)
+            return from_logprobs
+        text = ((choice.get("message") or {}).get("content") or "").strip().lower()
+        word = text.split()[0].strip(".,!:") if text else ""
+        log.info("the model server returned no logprobs: yes/no parsed from the answer %r", text)
+        return {"yes": 1.0, "no": 0.0}.get(word)
 
     def _request_body(self, frames: list[Frame], prompt: str,
                       params: GenerationParams) -> dict[str, Any]:
@@ -171,6 +201,21 @@ class RemoteBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _yes_from_logprobs(logprobs: Any) -> float | None:
+    """P(yes) / (P(yes) + P(no)) over the first token's top log-probabilities."""
+    try:
+        top = logprobs["content"][0]["top_logprobs"]
+    except (TypeError, KeyError, IndexError):
+        return None
+    p = {"yes": 0.0, "no": 0.0}
+    for entry in top or []:
+        word = str(entry.get("token", "")).strip().lower()
+        if word in p:
+            p[word] += math.exp(float(entry.get("logprob", -math.inf)))
+    total = p["yes"] + p["no"]
+    return p["yes"] / total if total > 0 else None
 
 
 def _error_text(response: httpx.Response) -> str:

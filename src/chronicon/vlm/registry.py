@@ -1,0 +1,70 @@
+"""Which backend class a name means: a name-keyed registry with lazy imports.
+
+Each entry names the module and class to import only when that backend is asked for (so torch
+loads only for the transformers backend), and the extra that provides its dependencies: a
+missing one raises ModelUnavailable naming the `pip install` to run. The imported class's own
+`name` attribute must match its key. Adding a runtime is one file plus one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import BadParameter, ModelUnavailable
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    target: str  # "module:Class"
+    extra: str | None  # the chronicon extra that installs its dependencies
+    summary: str
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    e.name: e
+    for e in (
+        BackendEntry("transformers", "chronicon.vlm.local:TransformersBackend",
+                     "transformers", "the model on this machine through torch + transformers"),
+        BackendEntry("remote", "chronicon.vlm.remote:RemoteBackend", None,
+                     "an OpenAI-compatible server (vLLM, llama.cpp server, Ollama)"),
+    )
+}
+# Older names that keep working.
+ALIASES: dict[str, str] = {"local": "transformers"}
+
+
+def canonical_name(name: str) -> str:
+    """The registry key for `name` (aliases resolved); BadParameter for an unknown one."""
+    key = (name or "").strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in BACKENDS:
+        known = ", ".join(sorted([*BACKENDS, *ALIASES]))
+        raise BadParameter("backend", f"{name!r} is not a backend; choose one of {known}")
+    return key
+
+
+def backend_class(name: str) -> type[Backend]:
+    """Import and return the class registered under `name` (or an alias)."""
+    entry = BACKENDS[canonical_name(name)]
+    module_name, class_name = entry.target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise  # our own module is broken: a bug, not a missing extra
+        fix = (f"pip install 'chronicon[{entry.extra}]'" if entry.extra
+               else "reinstall chronicon")
+        raise ModelUnavailable(
+            f"the {entry.name} backend needs {exc.name or 'a package'} which is not installed. "
+            f"Fix: {fix}") from None
+    cls = getattr(module, class_name)
+    if cls.name != entry.name:
+        raise RuntimeError(f"{entry.target} declares name {cls.name!r}, registered as "
+                           f"{entry.name!r}")
+    return cls
