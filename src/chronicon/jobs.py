@@ -32,6 +32,7 @@ from .events import (
     TokenGenerated,
     to_dict,
 )
+from .search import index_analysis
 from .store import Store
 from .store.job_records import DONE, FAILED, QUEUED, JobRecord
 from .video.frames import Frame, save_frames
@@ -247,6 +248,7 @@ class JobQueue:
             analysis_id, result.to_dict(), video_path=job.video_path,
             video_filename=job.video_filename, model=result.backend.model_id,
             frames_dir=str(frames_dir), job_id=job.id, result_path=str(result_path))
+        index_analysis(self.store, analysis_id, result.to_dict())
         if self.agent_step is not None and self.settings.agent_enabled:
             self._run_agent(job, analysis_id, result, on_event)
         return analysis_id

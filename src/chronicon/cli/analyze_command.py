@@ -26,6 +26,7 @@ from ..analysis import (
 )
 from ..config import Settings
 from ..events import Event, FrameSampled, Stage, StageFinished, StageStarted, TokenGenerated
+from ..search import index_analysis
 from ..store import Store
 from ..video.frames import save_frames
 from ..vlm.backend import create_backend
@@ -182,6 +183,8 @@ def _record_in_history(settings: Settings, result: AnalysisResult, saved: Path) 
         store.insert_analysis(analysis_id, data, video_path=data["video_path"],
                               video_filename=Path(data["video_path"]).name, model=data["model"],
                               frames_dir=str(frames_dir), result_path=str(saved))
+        # The vectors come with the next meaning search: this command stays model-free.
+        index_analysis(store, analysis_id, data, embed=False)
     finally:
         store.close()
     return analysis_id

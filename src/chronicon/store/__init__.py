@@ -11,9 +11,12 @@ from .agent_records import AgentRecords
 from .analysis_records import AnalysisRecords
 from .database import Database, utc_now
 from .job_records import JobRecords
+from .question_records import QuestionRecords
+from .search_records import SearchRecords
 
 
-class Store(AgentRecords, JobRecords, AnalysisRecords, Database):
+class Store(SearchRecords, QuestionRecords, AgentRecords, JobRecords, AnalysisRecords,
+            Database):
     """The application's store: one database, every concern's queries."""
 
 

@@ -97,4 +97,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE analyses ADD COLUMN result_path TEXT;
         ALTER TABLE analyses ADD COLUMN agent_json TEXT
     """),
+    # 005 (search owner): the search index over descriptions, timeline captions and summaries
+    # (full text through FTS5 with porter stemming; sentence vectors beside it), backfilled here
+    # for the descriptions already stored; and the questions asked about an analysis.
+    # FTS5 keeps no copy of the text (external content): `store/search_records.py` writes both
+    # tables in one transaction. Vectors are float32 unit vectors, filled by the indexer.
+    ("005_search", """
+        CREATE TABLE search_entries (
+            id INTEGER PRIMARY KEY,
+            analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            start_s REAL,
+            end_s REAL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX search_entries_analysis ON search_entries(analysis_id, kind, start_s);
+        CREATE VIRTUAL TABLE search_fts USING fts5(
+            text, content='search_entries', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2');
+        CREATE TABLE search_vectors (
+            entry_id INTEGER PRIMARY KEY REFERENCES search_entries(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        );
+        INSERT INTO search_entries (analysis_id, kind, text)
+            SELECT id, 'description', trim(json_extract(result_json, '$.analysis'))
+            FROM analyses
+            WHERE trim(coalesce(json_extract(result_json, '$.analysis'), '')) != ''
+            ORDER BY created_at;
+        INSERT INTO search_fts(search_fts) VALUES ('rebuild');
+        CREATE TABLE analysis_questions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            question TEXT NOT NULL,
+            state TEXT NOT NULL,
+            answer TEXT,
+            error TEXT,
+            job_id TEXT,
+            model TEXT,
+            answered_at TEXT
+        );
+        CREATE INDEX analysis_questions_analysis ON analysis_questions(analysis_id, id)
+    """),
 ]

@@ -11,11 +11,13 @@ from fastapi.responses import HTMLResponse
 from ..parameters import DEFAULT_PROMPT, INT_RANGES, SAMPLING_STRATEGIES
 from .analyses import detail, get_record, summary
 from .analyze import allowed_models
+from .search import page_hits, run_search
 from .system import debug_data, health_data
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 24
+SEARCH_PAGE_SIZE = 20
 
 
 # Defence in depth behind the escaping: pages run only this server's scripts, so even text that
@@ -52,12 +54,24 @@ def job_page(request: Request, job_id: str) -> HTMLResponse:
 
 
 @router.get("/history", response_class=HTMLResponse)
-def history_page(request: Request, page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
+def history_page(request: Request, page: int = Query(1, ge=1, le=100_000),
+                 q: str | None = Query(None, max_length=500),
+                 since: str | None = Query(None, max_length=40),
+                 label: str | None = Query(None, max_length=100),
+                 offset: int = Query(0, ge=0, le=1000)) -> HTMLResponse:
     store = request.app.state.services.store
     total = store.count_analyses()
+    search = {"q": q or "", "since": since or "", "label": label or ""}
+    if q and q.strip():
+        found = run_search(request, q, since, label, "hybrid", offset, SEARCH_PAGE_SIZE)
+        search.update(hits=page_hits(found), offset=offset, has_more=found.has_more,
+                      page_size=SEARCH_PAGE_SIZE)
+        return render(request, "history.html", "history", items=[], search=search,
+                      page_number=1, has_next=False, total=total)
     records = store.list_analyses(PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return render(request, "history.html", "history", items=[summary(r) for r in records],
-                  page_number=page, has_next=page * PAGE_SIZE < total, total=total)
+                  page_number=page, has_next=page * PAGE_SIZE < total, total=total,
+                  search=search)
 
 
 @router.get("/history/{analysis_id}", response_class=HTMLResponse)
