@@ -30,7 +30,7 @@ def add_analysis(store: Store) -> AddAnalysis:
     """Insert an analysis row the way recording does, then index it; returns its id."""
 
     def add(text: str, *, video: str = "clip.mp4", label: str | None = None,
-            created_at: str | None = None, timeline: dict[str, Any] | None = None,
+            created_at: str | None = None, timeline: list[dict[str, Any]] | None = None,
             embed: bool = True) -> str:
         analysis_id = uuid.uuid4().hex
         result: dict[str, Any] = {"analysis": text, "video_path": f"/videos/{video}"}

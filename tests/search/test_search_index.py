@@ -82,17 +82,16 @@ def test_since_and_label_filter_both_sides(store: Store, add_analysis: AddAnalys
 
 def test_timeline_captions_and_summary_are_indexed_with_their_times(
         store: Store, add_analysis: AddAnalysis) -> None:
-    timeline = {"chunks": [
-        {"start": 0.0, "end": 30.0, "caption": "An empty street in the rain."},
-        {"start": 30.0, "end": 60.0, "caption": "A cyclist rides past a bakery."},
-    ], "summary": "A quiet street; one cyclist passes."}
+    # The result JSON of `analyze --timeline`: `analysis` is the summary, `timeline` the chunks.
+    timeline = [{"start": 0.0, "end": 30.0, "caption": "An empty street in the rain."},
+                {"start": 30.0, "end": 60.0, "caption": "A cyclist rides past a bakery."}]
     analysis_id = add_analysis("A quiet street; one cyclist passes.", timeline=timeline)
     hits = search(store, SearchQuery("bakery", mode="text").validate()).hits
     assert [(h.entry.analysis_id, h.entry.kind, h.entry.start, h.entry.end) for h in hits] == [
         (analysis_id, "caption", 30.0, 60.0)]
     kinds = sorted(h.entry.kind for h in search(
         store, SearchQuery("cyclist", mode="text").validate()).hits)
-    assert kinds == ["caption", "description"]  # the summary equals the description: once
+    assert kinds == ["caption", "summary"]
     assert hits[0].to_dict()["start"] == 30.0
 
 

@@ -24,7 +24,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _add(client: TestClient, text: str, *, video: str = "clip.mp4",
-         timeline: dict[str, Any] | None = None) -> str:
+         timeline: list[dict[str, Any]] | None = None) -> str:
     store = client.app.state.services.store
     analysis_id = uuid.uuid4().hex
     result: dict[str, Any] = {"analysis": text, "video_path": f"/v/{video}"}
@@ -38,8 +38,8 @@ def _add(client: TestClient, text: str, *, video: str = "clip.mp4",
 
 def test_api_search_returns_hits_with_marks_and_links(client: TestClient) -> None:
     van = _add(client, "A red van is parked near the gate.", video="gate.mp4")
-    street = _add(client, "A quiet street.", video="street.mp4", timeline={
-        "chunks": [{"start": 95.5, "end": 125.5, "caption": "A delivery van stops briefly."}]})
+    street = _add(client, "A quiet street.", video="street.mp4", timeline=[
+        {"start": 95.5, "end": 125.5, "caption": "A delivery van stops briefly."}])
     _add(client, "Snow falls on an empty parking lot.")
     response = client.get("/api/search", params={"q": "red van"})
     assert response.status_code == 200

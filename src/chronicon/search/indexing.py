@@ -51,26 +51,31 @@ def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def texts_of_result(result: dict[str, Any]) -> list[IndexedText]:
-    """What to index of a result JSON: its description and, for a timeline (`result["timeline"]`
-    with `chunks` of `{"start", "end", "caption"}` and a `summary`), each caption and the summary.
-    Empty texts are skipped; a summary equal to the description is indexed once."""
-    texts = []
-    description = str(result.get("analysis") or "").strip()
-    if description:
-        texts.append(IndexedText("description", description))
+def _timeline_chunks(result: dict[str, Any]) -> list[dict[str, Any]]:
     timeline = result.get("timeline")
-    if isinstance(timeline, dict):
-        for chunk in timeline.get("chunks") or []:
-            if not isinstance(chunk, dict):
-                continue
-            caption = str(chunk.get("caption") or chunk.get("text") or "").strip()
-            if caption:
-                texts.append(IndexedText("caption", caption, _seconds(chunk.get("start")),
-                                         _seconds(chunk.get("end"))))
-        summary = str(timeline.get("summary") or "").strip()
-        if summary and summary != description:
-            texts.append(IndexedText("summary", summary))
+    if isinstance(timeline, dict):  # {"chunks": [...], "summary": ...}
+        timeline = timeline.get("chunks")
+    return [c for c in timeline or [] if isinstance(c, dict)] if isinstance(timeline, list) else []
+
+
+def texts_of_result(result: dict[str, Any]) -> list[IndexedText]:
+    """What to index of a result JSON: its `analysis` text and, for a timeline (`timeline`: a
+    list of `{"start", "end", "caption"}` chunks), each caption with its seconds; a timeline's
+    `analysis` is its summary and is indexed as `kind="summary"`. Empty texts are skipped."""
+    chunks = _timeline_chunks(result)
+    texts = []
+    for chunk in chunks:
+        caption = str(chunk.get("caption") or "").strip()
+        if caption:
+            texts.append(IndexedText("caption", caption, _seconds(chunk.get("start")),
+                                     _seconds(chunk.get("end"))))
+    analysis = str(result.get("analysis") or "").strip()
+    if analysis:
+        texts.append(IndexedText("summary" if chunks else "description", analysis))
+    timeline = result.get("timeline")
+    summary = str(timeline.get("summary") or "").strip() if isinstance(timeline, dict) else ""
+    if summary and summary != analysis:
+        texts.append(IndexedText("summary", summary))
     return texts
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..analysis import AnalysisResult, result_filename, write_result_json
 from ..config import Settings
+from ..search import index_analysis
 from ..store import Store
 from ..video.frames import save_frames
 
@@ -44,6 +45,7 @@ def record(store: Store, settings: Settings, result: AnalysisResult, *,
     store.insert_analysis(analysis_id, data, video_path=data["video_path"],
                           video_filename=Path(data["video_path"]).name, model=data["model"],
                           frames_dir=str(frames_dir), job_id=job_id, result_path=str(saved))
+    index_analysis(store, analysis_id, data)
     return analysis_id
 
 
