@@ -103,7 +103,7 @@ def naive_worker(model_dir: str, n_frames: int) -> None:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from chronicon.vlm.local import video_metadata
+    from chronicon.vlm.transformers.backend import video_metadata
 
     imported = time.perf_counter()
     processor = AutoProcessor.from_pretrained(model_dir)
@@ -222,7 +222,7 @@ def main() -> None:
     model_dir, build_s = ensure_model()
     import torch
 
-    from chronicon.vlm.local import LocalBackend
+    from chronicon.vlm.transformers.backend import LocalBackend
 
     start = time.perf_counter()
     backend = LocalBackend(model=str(model_dir), device="cpu")

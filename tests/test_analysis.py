@@ -19,7 +19,7 @@ from chronicon.analysis import (
 )
 from chronicon.errors import BadParameter, NotAVideo, VideoNotFound
 from chronicon.events import Event, FrameSampled, Stage, StageFinished, StageStarted, TokenGenerated
-from chronicon.vlm.local import LocalBackend
+from chronicon.vlm.transformers.backend import LocalBackend
 from support.media import write_video
 
 MISSION_FIELDS = ["video_path", "prompt", "num_frames", "resize", "max_tokens", "analysis",

@@ -115,6 +115,8 @@ class AnalysisResult:
             "quantization": {"used": self.backend.quantization,
                              "reason": self.backend.quantization_reason},
             "compiled": self.backend.compiled,
+            "backend": self.backend.backend,
+            "speedups": list(self.backend.speedups),
             "tokens": {"prompt": s.prompt_tokens, "generated": s.generated_tokens},
             "tokens_per_second": round(s.tokens_per_second, 2),
             "chronicon_version": __version__,

@@ -106,7 +106,7 @@ def _load(model: str) -> Embedder:
         st_model = SentenceTransformer(path, device="cpu")
     except Exception as exc:  # noqa: BLE001 - any load failure is "model unavailable"
         raise ModelUnavailable(f"cannot load the embedding model {model!r}: {exc}") from exc
-    from ..vlm.device import has_native_bf16, read_cpu_flags  # torch is loaded by now
+    from ..hardware import has_native_bf16, read_cpu_flags
 
     if has_native_bf16(read_cpu_flags()):
         # Twice as fast on descriptions of several sentences (90 → 40 ms for nine, measured

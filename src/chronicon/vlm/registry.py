@@ -29,7 +29,7 @@ class BackendEntry:
 BACKENDS: dict[str, BackendEntry] = {
     e.name: e
     for e in (
-        BackendEntry("transformers", "chronicon.vlm.local:TransformersBackend",
+        BackendEntry("transformers", "chronicon.vlm.transformers.backend:TransformersBackend",
                      "transformers", "the model on this machine through torch + transformers"),
         BackendEntry("remote", "chronicon.vlm.remote:RemoteBackend", None,
                      "an OpenAI-compatible server (vLLM, llama.cpp server, Ollama)"),

@@ -8,7 +8,11 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from chronicon.vlm.attention import ATTENTION_IMPLEMENTATION, decode_attention
+from chronicon.vlm.transformers.speedups.attention import (
+    ATTENTION_IMPLEMENTATION,
+    decode_attention,
+    use_decode_attention,
+)
 
 
 def test_decode_attention_matches_sdpa_with_grouped_heads_and_masks() -> None:
@@ -32,11 +36,13 @@ def test_decode_attention_matches_sdpa_with_grouped_heads_and_masks() -> None:
 
 @pytest.mark.parametrize("padded", [False, True])
 def test_generation_is_unchanged(tiny_model_dir: Path, padded: bool) -> None:
-    def load(attention: str):
+    def load():
         return AutoModelForImageTextToText.from_pretrained(
-            tiny_model_dir, dtype=torch.float32, attn_implementation=attention).eval()
+            tiny_model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
 
-    sdpa, ours = load("sdpa"), load(ATTENTION_IMPLEMENTATION)
+    sdpa, ours = load(), load()
+    assert use_decode_attention(ours)
+    assert ours.config.text_config._attn_implementation == ATTENTION_IMPLEMENTATION
     ids = torch.randint(0, 300, (2, 30), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)
     if padded:

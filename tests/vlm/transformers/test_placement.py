@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
 from chronicon.errors import BadParameter
-from chronicon.vlm.device import (
+from chronicon.vlm.transformers.placement import (
     QUANT_4BIT,
     QUANT_8BIT,
     QUANT_NONE,
@@ -17,8 +16,6 @@ from chronicon.vlm.device import (
     choose_device,
     choose_dtype,
     choose_quantization,
-    has_native_bf16,
-    read_cpu_flags,
 )
 
 CPU_ONLY = Machine(cuda_device_count=0, cuda_bf16=False, mps_available=False,
@@ -68,16 +65,6 @@ def test_dtype_follows_the_hardware() -> None:
     assert choose_dtype("mps", MAC) == torch.float16
     assert choose_dtype("cpu", CPU_ONLY) == torch.float32
     assert choose_dtype("cpu", replace(CPU_ONLY, cpu_native_bf16=True)) == torch.bfloat16
-
-
-def test_native_bf16_needs_avx512_bf16_or_amx(tmp_path: Path) -> None:
-    assert has_native_bf16({"avx2", "avx512f", "avx512_bf16"})
-    assert has_native_bf16({"amx_bf16", "amx_tile"})
-    assert not has_native_bf16({"avx2", "avx512f", "avx512bw"})
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16\nbugs\t\t: none\n")
-    assert read_cpu_flags(cpuinfo) == {"fpu", "sse2", "avx2", "amx_bf16"}
-    assert read_cpu_flags(tmp_path / "missing") == set()
 
 
 @pytest.mark.parametrize(("requested", "device", "parameters", "machine", "mode", "needle"), [

@@ -1,8 +1,15 @@
-"""Where and at which precision a model runs: pure decisions, testable without the hardware.
+"""Where and at which precision a transformers model runs, and whether it will fit: pure
+decisions, testable without the hardware.
 
 Every function here takes what it needs to know about the machine as arguments (CUDA device
 count, bf16 support, CPU flags, whether bitsandbytes imports), so the CUDA-only branches are
 exercised by tests on a CPU-only machine. `probe_machine()` gathers those facts once.
+
+The memory check is an estimate made before loading, against the memory free on the device,
+deliberately simple and a little generous: weights at the chosen precision, a per-frame
+allowance for the vision encoder's activations and the KV cache, and a fixed runtime overhead.
+`plan_precision` walks down to a smaller precision when one is allowed, and raises
+`InsufficientMemory` (exit 3) with the numbers when nothing fits, instead of an OOM crash.
 """
 
 from __future__ import annotations
@@ -10,11 +17,12 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+import psutil
 import torch
 
-from ..errors import BadParameter
+from ...errors import BadParameter, InsufficientMemory
+from ...hardware import cpu_flags, has_native_bf16
 
 QUANT_NONE = "none"
 QUANT_4BIT = "4bit-nf4"
@@ -48,24 +56,6 @@ class QuantizationChoice:
         return self.mode != QUANT_NONE
 
 
-def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU feature flags Linux reports (empty elsewhere)."""
-    try:
-        text = cpuinfo.read_text(errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def has_native_bf16(cpu_flags: set[str]) -> bool:
-    """bf16 matmuls in hardware (AVX512-BF16 or AMX): there bf16 beats fp32 by ~3x on the vision
-    encoder; without them oneDNN emulates bf16 and fp32 is the faster choice."""
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags)
-
-
 def probe_machine() -> Machine:
     cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
@@ -73,7 +63,7 @@ def probe_machine() -> Machine:
         cuda_device_count=cuda_count,
         cuda_bf16=bool(cuda_count and torch.cuda.is_bf16_supported()),
         mps_available=mps,
-        cpu_native_bf16=has_native_bf16(read_cpu_flags()),
+        cpu_native_bf16=has_native_bf16(set(cpu_flags())),
         bitsandbytes_available=importlib.util.find_spec("bitsandbytes") is not None,
     )
 
@@ -148,3 +138,102 @@ def choose_quantization(requested: str, device: str, parameters: int | None,
 def dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "float32", torch.bfloat16: "bfloat16",
             torch.float16: "float16"}.get(dtype, str(dtype).removeprefix("torch."))
+
+
+# ---- will it fit? ----------------------------------------------------------------------------
+
+GIB = 1024**3
+MIB = 1024**2
+
+# Bytes per parameter at each precision; the quantized figures include bitsandbytes' scales and
+# the layers it leaves unquantized (embeddings, norms, vision convolutions).
+_BYTES_PER_PARAMETER = {
+    "float32": 4.0, "bfloat16": 2.0, "float16": 2.0, QUANT_8BIT: 1.15, QUANT_4BIT: 0.65,
+}
+# A 512-px frame is 1024 vision patches; peak activations through the SigLIP encoder plus the 64
+# tokens it adds to the KV cache stay well under this at bf16 for every SmolVLM2 size.
+PER_FRAME_BYTES = 96 * MIB
+RUNTIME_OVERHEAD_BYTES = 512 * MIB
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    precision: str
+    weights_bytes: int
+    activation_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.activation_bytes
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    dtype: torch.dtype
+    quantization: QuantizationChoice
+    estimate: MemoryEstimate | None
+
+
+def precision_label(dtype: torch.dtype, quantization: QuantizationChoice) -> str:
+    return quantization.mode if quantization.quantized else dtype_name(dtype)
+
+
+def estimate_memory(parameters: int, precision: str, frames: int) -> MemoryEstimate:
+    weights = int(parameters * _BYTES_PER_PARAMETER[precision])
+    activations = RUNTIME_OVERHEAD_BYTES + frames * PER_FRAME_BYTES + weights // 10
+    return MemoryEstimate(precision, weights, activations)
+
+
+def available_memory(device: str) -> int:
+    """Bytes free where the weights will live (MPS shares the system's memory)."""
+    if device.startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def _candidates(dtype: torch.dtype, quantization: QuantizationChoice, device: str,
+                quantization_setting: str, bitsandbytes_available: bool
+                ) -> list[tuple[torch.dtype, QuantizationChoice]]:
+    """The chosen precision first, then the smaller ones we are allowed to fall back to."""
+    out = [(dtype, quantization)]
+    if device.startswith("cuda"):
+        if quantization_setting == "auto" and bitsandbytes_available:
+            for mode in (QUANT_8BIT, QUANT_4BIT):
+                if _BYTES_PER_PARAMETER[mode] < _BYTES_PER_PARAMETER[precision_label(*out[-1])]:
+                    out.append((dtype, QuantizationChoice(
+                        mode, f"{mode}: the unquantized model would not fit in free GPU memory")))
+    elif dtype == torch.float32:
+        out.append((torch.bfloat16, QuantizationChoice(
+            QUANT_NONE, "bfloat16: float32 weights would not fit in free memory")))
+    return out
+
+
+def plan_precision(parameters: int | None, frames: int, device: str, dtype: torch.dtype,
+                   quantization: QuantizationChoice, quantization_setting: str,
+                   bitsandbytes_available: bool, model_id: str,
+                   available: int | None = None) -> PrecisionPlan:
+    """Keep the chosen precision when it fits, else the first smaller allowed one that does;
+    raise InsufficientMemory naming the model, what it needs and what is free."""
+    if parameters is None:
+        return PrecisionPlan(dtype, quantization, None)
+    free = available_memory(device) if available is None else available
+    tried: list[MemoryEstimate] = []
+    for cand_dtype, cand_quant in _candidates(dtype, quantization, device, quantization_setting,
+                                              bitsandbytes_available):
+        estimate = estimate_memory(parameters, precision_label(cand_dtype, cand_quant), frames)
+        if estimate.total_bytes <= free:
+            return PrecisionPlan(cand_dtype, cand_quant, estimate)
+        tried.append(estimate)
+    needs = ", ".join(f"{e.total_bytes / GIB:.2f} GiB at {e.precision}" for e in tried)
+    raise InsufficientMemory(
+        f"not enough memory for {model_id} with {frames} frames on {device}: needs about "
+        f"{needs}; {free / GIB:.2f} GiB free. Use fewer frames (--frames), a smaller model "
+        f"(--model 256m), or free memory{_hint(device, quantization_setting)}")
+
+
+def _hint(device: str, quantization_setting: str) -> str:
+    if device.startswith("cuda") and quantization_setting == "none":
+        return " (or allow quantization: drop --no-quant)"
+    return ""
+

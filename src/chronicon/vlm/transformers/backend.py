@@ -1,9 +1,10 @@
-"""The local backend: SmolVLM2 (or any image-text-to-text model) through transformers.
+"""The transformers backend: SmolVLM2 (or any image-text-to-text model) on this machine.
 
 Loaded once and reused. Placement, precision and the memory check are decided before a byte of
-weights is read (`device.py`, `memory.py`); a model that cannot be had becomes ModelUnavailable
-(exit 3) with the fix. Frames go to the processor as ONE video with its metadata, so the prompt
-carries each frame's real timestamp and the processor never re-samples our frames.
+weights is read (`placement.py`); CPU speed-ups are applied after loading (`speedups/`); a model
+that cannot be had becomes ModelUnavailable (exit 3) with the fix. Frames go to the processor as
+ONE video with its metadata, so the prompt carries each frame's real timestamp and the processor
+never re-samples our frames.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 from transformers.video_utils import VideoMetadata
 
-from ..errors import BadParameter, ModelUnavailable
-from ..events import EventCallback, ignore_event
-from ..video.frames import Frame
-from .attention import ATTENTION_IMPLEMENTATION
-from .backend import (
+from ...errors import BadParameter, ModelUnavailable
+from ...events import EventCallback, ignore_event
+from ...video.frames import Frame
+from ..backend import (
     Backend,
     BackendInfo,
     GenerationParams,
@@ -37,9 +37,8 @@ from .backend import (
     GenerationStats,
     check_request,
 )
-from .catalog import ModelRef, count_parameters, resolve_model
-from .cpu_linear import can_prepack, prepack_linears
-from .device import (
+from ..catalog import ModelRef, count_parameters, resolve_model
+from .placement import (
     QUANT_4BIT,
     QUANT_8BIT,
     Machine,
@@ -47,13 +46,13 @@ from .device import (
     choose_dtype,
     choose_quantization,
     dtype_name,
+    plan_precision,
     probe_machine,
 )
-from .memory import plan_precision
-from .vision_layout import make_vision_embeddings_contiguous
+from .speedups import apply_cpu_speedups
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +151,7 @@ class TransformersBackend(Backend):
         self.processor: Any = None
         self.model_dir: Path | None = None
         self.video_input = True
+        self.speedups: tuple[str, ...] = ()
         self.loaded = False
 
     # ---- loading ------------------------------------------------------------------------------
@@ -165,6 +165,7 @@ class TransformersBackend(Backend):
             quantization_reason=self.quantization.reason,
             compiled=self._compiled,
             backend=self.name,
+            speedups=self.speedups,
         )
 
     def load(self) -> float:
@@ -242,9 +243,7 @@ class TransformersBackend(Backend):
                 "--model with a complete image-text-to-text model directory") from None
 
     def _load_model(self, model_dir: Path) -> Any:
-        # SDPA; on CPU with the cheaper single-query path for decode steps (attention.py).
-        attention = ATTENTION_IMPLEMENTATION if self.device == "cpu" else "sdpa"
-        kwargs: dict[str, Any] = {"dtype": self.dtype, "attn_implementation": attention}
+        kwargs: dict[str, Any] = {"dtype": self.dtype, "attn_implementation": "sdpa"}
         if self.device.startswith("cuda"):
             kwargs["device_map"] = {"": self.device}  # one device: no auto-sharding
         if self.quantization.mode in (QUANT_4BIT, QUANT_8BIT):
@@ -255,8 +254,8 @@ class TransformersBackend(Backend):
             if "attn" not in str(exc).lower() and "attention" not in str(exc).lower():
                 raise ModelUnavailable(f"cannot load {self.ref.model_id}: "
                                        f"{_first_line(exc)}") from None
-            log.warning("%s does not support %s attention; using its default",
-                        self.ref.model_id, attention)
+            log.warning("%s does not support SDPA attention; using its default",
+                        self.ref.model_id)
             kwargs.pop("attn_implementation")
             model = AutoModelForImageTextToText.from_pretrained(model_dir, **kwargs)
         except (OSError, KeyError, TypeError) as exc:
@@ -265,15 +264,10 @@ class TransformersBackend(Backend):
         if not self.device.startswith("cuda"):
             model.to(self.device)
         model.eval()
-        make_vision_embeddings_contiguous(model)  # no transposed copies per layer (bit-identical)
-        # Not under torch.compile: inductor needs plain weights (it packs them itself).
-        if (can_prepack(self.dtype, self.device) and not self.quantization.quantized
-                and not self._compile_requested):
-            try:
-                packed = prepack_linears(model)
-                log.debug("prepacked %d Linear layers for oneDNN", packed)
-            except RuntimeError as exc:  # an unusual torch build: plain F.linear still works
-                log.warning("could not prepack Linear weights (%s)", _first_line(exc))
+        self.speedups = tuple(apply_cpu_speedups(
+            model, dtype=self.dtype, device=self.device, compiling=self._compile_requested,
+            quantized=self.quantization.quantized))
+        log.debug("speed-ups applied: %s", ", ".join(self.speedups) or "none")
         return model
 
     def _bnb_config(self) -> Any:

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForImageTextToText
 from transformers.activations import ACT2FN
 
-from chronicon.vlm.cpu_linear import can_prepack, prepack_linears
+from chronicon.vlm.transformers.speedups.linear import can_prepack, prepack_linears
 
 pytestmark = pytest.mark.skipif(not can_prepack(torch.bfloat16, "cpu"),
                                 reason="this torch build has no oneDNN linear prepacking")

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from chronicon.errors import InsufficientMemory
-from chronicon.vlm.device import QUANT_4BIT, QUANT_8BIT, QUANT_NONE, QuantizationChoice
-from chronicon.vlm.memory import GIB, available_memory, estimate_memory, plan_precision
+from chronicon.vlm.transformers.placement import (
+    GIB,
+    QUANT_4BIT,
+    QUANT_8BIT,
+    QUANT_NONE,
+    QuantizationChoice,
+    available_memory,
+    estimate_memory,
+    plan_precision,
+)
 
 NONE = QuantizationChoice(QUANT_NONE, "chosen")
 B22 = 2_250_000_000

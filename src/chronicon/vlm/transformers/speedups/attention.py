@@ -6,8 +6,9 @@ decode step makes one call per layer (30 for SmolVLM2-256M), so that fixed cost 
 of every generated token. Prefill and the vision encoder (many queries) keep SDPA, which is
 where it wins by far (eager attention is ~9x slower end to end).
 
-Registered with transformers' AttentionInterface under ATTENTION_IMPLEMENTATION, with SDPA's
-mask builder, so a model loads with `attn_implementation=ATTENTION_IMPLEMENTATION`.
+`use_decode_attention(model)` registers it with transformers' AttentionInterface under
+ATTENTION_IMPLEMENTATION (with SDPA's mask builder) and switches a loaded model to it; nothing
+is registered by importing this module.
 """
 
 from __future__ import annotations
@@ -62,5 +63,19 @@ def sdpa_or_decode_attention(module: torch.nn.Module, query: torch.Tensor, key: 
                                   scaling=scaling, **kwargs)
 
 
-AttentionInterface.register(ATTENTION_IMPLEMENTATION, sdpa_or_decode_attention)
-AttentionMaskInterface.register(ATTENTION_IMPLEMENTATION, sdpa_mask)
+def register_attention() -> None:
+    """Make ATTENTION_IMPLEMENTATION known to transformers (idempotent)."""
+    AttentionInterface.register(ATTENTION_IMPLEMENTATION, sdpa_or_decode_attention)
+    AttentionMaskInterface.register(ATTENTION_IMPLEMENTATION, sdpa_mask)
+
+
+def use_decode_attention(model: torch.nn.Module) -> bool:
+    """Switch a model loaded with SDPA to SDPA + the decode path; False if it refuses."""
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return False
+    register_attention()
+    try:
+        model.set_attn_implementation(ATTENTION_IMPLEMENTATION)
+    except (ValueError, AttributeError):
+        return False
+    return True

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForImageTextToText
 
-from chronicon.vlm.vision_layout import make_vision_embeddings_contiguous
+from chronicon.vlm.transformers.speedups.vision_layout import make_vision_embeddings_contiguous
 
 
 def test_vision_output_is_bit_identical_and_embeddings_contiguous(tiny_model_dir: Path) -> None:

@@ -15,7 +15,6 @@ from chronicon.config import Settings
 from chronicon.errors import BadParameter, ModelUnavailable
 from chronicon.events import Event, Stage, StageFinished, StageStarted
 from chronicon.video.frames import Frame
-from chronicon.vlm.attention import ATTENTION_IMPLEMENTATION
 from chronicon.vlm.backend import (
     Backend,
     GenerationParams,
@@ -23,7 +22,8 @@ from chronicon.vlm.backend import (
     GenerationStats,
     create_backend,
 )
-from chronicon.vlm.local import LocalBackend, TransformersBackend, video_metadata
+from chronicon.vlm.transformers.backend import LocalBackend, TransformersBackend, video_metadata
+from chronicon.vlm.transformers.speedups import ATTENTION_IMPLEMENTATION
 from support.tiny_model import TINY_IMAGE_SEQ_LEN
 
 PROMPT = "Describe the main events in this video."
@@ -76,6 +76,8 @@ def test_is_the_transformers_backend(backend: LocalBackend) -> None:
     assert info.dtype in ("bfloat16", "float32")
     assert next(backend.model.parameters()).dtype == backend.dtype
     assert backend.model.config._attn_implementation == ATTENTION_IMPLEMENTATION
+    assert "decode-attention" in info.speedups and "contiguous-vision" in info.speedups
+    assert ("prepacked-linears" in info.speedups) == (info.dtype == "bfloat16")
 
 
 def test_one_image_block_per_frame_with_real_timestamps(backend: LocalBackend) -> None:
