@@ -117,9 +117,9 @@ def _install_offline_docs(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from .routes import agent, analyses, analyze, jobs, pages, search, system
+    from .routes import agent, analyses, analyze, jobs, media, pages, search, system
 
-    for module in (analyze, jobs, analyses, search, agent, system, pages):
+    for module in (analyze, jobs, analyses, media, search, agent, system, pages):
         app.include_router(module.router)
 
 
