@@ -86,6 +86,7 @@ def test_every_chunk_has_its_own_frames_and_a_caption(described) -> None:
         assert all(entry.chunk.start <= f.timestamp < entry.chunk.end for f in entry.frames)
     assert result.result.analysis  # the summary, written by the same model
     assert result.summary_stats.generated_tokens >= 2
+    assert result.summary_input == "text"  # a text-only prompt, no frames
 
 
 def test_progress_says_chunk_k_of_n_with_an_eta(described) -> None:
