@@ -123,11 +123,10 @@ def index_analysis(store, analysis_id: str, result: dict[str, Any], *,
     search (`embed_missing`): a one-shot CLI run does not pay seconds to import the model.
     Never raises: a failure is logged and the analysis stays recorded, just not searchable."""
     try:
-        entries = []
-        for item in texts_of_result(result):
-            entry_id = store.add_search_entry(analysis_id, item.kind, item.text, item.start,
-                                              item.end)
-            entries.append((entry_id, item.text))
+        texts = texts_of_result(result)
+        ids = store.add_search_entries(analysis_id, [(t.kind, t.text, t.start, t.end)
+                                                     for t in texts])
+        entries = [(entry_id, t.text) for entry_id, t in zip(ids, texts, strict=True)]
         if embed:
             _try_embed(store, entries, embedder)
         return len(entries)

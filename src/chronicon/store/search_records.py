@@ -52,20 +52,30 @@ class SearchRecords:
                          start: float | None = None, end: float | None = None) -> int:
         """Index `text`; an entry with the same analysis, kind and start is replaced (so
         indexing an analysis twice leaves one copy). Returns the entry id."""
+        return self.add_search_entries(analysis_id, [(kind, text, start, end)])[0]
+
+    def add_search_entries(self, analysis_id: str,
+                           items: Sequence[tuple[str, str, float | None, float | None]]
+                           ) -> list[int]:
+        """`add_search_entry` for several (kind, text, start, end) in one transaction."""
+        ids = []
         with self.transaction() as conn:  # type: ignore[attr-defined]
-            old = conn.execute(
-                "SELECT id, text FROM search_entries WHERE analysis_id = ? AND kind = ?"
-                " AND start_s IS ?", (analysis_id, kind, start)).fetchall()
-            for row in old:
-                conn.execute("INSERT INTO search_fts(search_fts, rowid, text)"
-                             " VALUES ('delete', ?, ?)", (row["id"], row["text"]))
-                conn.execute("DELETE FROM search_entries WHERE id = ?", (row["id"],))
-            cursor = conn.execute(
-                "INSERT INTO search_entries (analysis_id, kind, start_s, end_s, text)"
-                " VALUES (?, ?, ?, ?, ?)", (analysis_id, kind, start, end, text))
-            entry_id = int(cursor.lastrowid)
-            conn.execute("INSERT INTO search_fts(rowid, text) VALUES (?, ?)", (entry_id, text))
-        return entry_id
+            for kind, text, start, end in items:
+                old = conn.execute(
+                    "SELECT id, text FROM search_entries WHERE analysis_id = ? AND kind = ?"
+                    " AND start_s IS ?", (analysis_id, kind, start)).fetchall()
+                for row in old:
+                    conn.execute("INSERT INTO search_fts(search_fts, rowid, text)"
+                                 " VALUES ('delete', ?, ?)", (row["id"], row["text"]))
+                    conn.execute("DELETE FROM search_entries WHERE id = ?", (row["id"],))
+                cursor = conn.execute(
+                    "INSERT INTO search_entries (analysis_id, kind, start_s, end_s, text)"
+                    " VALUES (?, ?, ?, ?, ?)", (analysis_id, kind, start, end, text))
+                entry_id = int(cursor.lastrowid)
+                conn.execute("INSERT INTO search_fts(rowid, text) VALUES (?, ?)",
+                             (entry_id, text))
+                ids.append(entry_id)
+        return ids
 
     def set_search_vectors(self, vectors: Iterable[tuple[int, bytes]]) -> None:
         with self.transaction() as conn:  # type: ignore[attr-defined]
