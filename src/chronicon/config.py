@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # alias of transformers), stored as the registry key.
     backend: str = Field(
         default="transformers", validation_alias=_env("CHRONICON_BACKEND", "backend"))
+    max_batch: int = Field(default=4, ge=1, le=32,
+                           validation_alias=_env("CHRONICON_MAX_BATCH", "max_batch"))
     remote_url: str | None = Field(default=None,
                                    validation_alias=_env("CHRONICON_REMOTE_URL", "remote_url"))
     remote_api_key: SecretStr | None = Field(

@@ -163,14 +163,17 @@ class GenerationRun:
 
         return timed
 
-    def first_token(self) -> None:
-        """Mark the first generated token now (a backend that knows it before any text)."""
-        if self._first_piece_at is None:
-            self._first_piece_at = time.perf_counter()
+    def first_token(self, at: float | None = None) -> None:
+        """Mark the first generated token (now, or at perf_counter time `at`): a backend that
+        knows it before any text is handed out."""
+        if self._first_piece_at is None or (at is not None and at < self._first_piece_at):
+            self._first_piece_at = at if at is not None else time.perf_counter()
 
-    def finish(self, generated_tokens: int) -> GenerationStats:
+    def finish(self, generated_tokens: int, at: float | None = None) -> GenerationStats:
+        """End GENERATE (now, or at perf_counter time `at` for a batch row that finished
+        earlier) and return the stats."""
         stats = self.stats
-        stats.generate_s = time.perf_counter() - self._gen_start
+        stats.generate_s = (at if at is not None else time.perf_counter()) - self._gen_start
         first = self._first_piece_at
         stats.time_to_first_token_s = (first - self._gen_start) if first else stats.generate_s
         stats.generated_tokens = int(generated_tokens)

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +22,8 @@ import torch
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
+    LogitsProcessorList,
+    StoppingCriteriaList,
     TextStreamer,
 )
 from transformers.utils import logging as transformers_logging
@@ -33,11 +36,13 @@ from ..backend import (
     Backend,
     BackendInfo,
     GenerationParams,
+    GenerationRequest,
     GenerationRun,
     GenerationStats,
     check_request,
 )
 from ..catalog import ModelRef, count_parameters, resolve_model
+from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
 from .placement import (
     QUANT_4BIT,
     QUANT_8BIT,
@@ -56,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Rows decoded together by generate_batch (CHRONICON_MAX_BATCH).
+DEFAULT_MAX_BATCH = 4
 # The memory check assumes the largest request we accept, so a loaded model never runs out later.
 MEMORY_CHECK_FRAMES = 16
 # What a model directory needs; weights in other formats (onnx, gguf) are never downloaded.
@@ -113,6 +120,8 @@ class TransformersBackend(Backend):
     device/precision (no loading); `load` fetches and loads; `generate` streams a description."""
 
     name: ClassVar[str] = "transformers"
+    supports_batch: ClassVar[bool] = True
+    yes_probability_from_logits: ClassVar[bool] = True
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: str | None = None,
@@ -127,12 +136,13 @@ class TransformersBackend(Backend):
         return cls(model=model or settings.model, device=device or settings.device,
                    quantization=quantization,
                    compile=settings.compile if compile is None else compile,
-                   cuda_device=cuda_device, offline=settings.hub_offline)
+                   cuda_device=cuda_device, offline=settings.hub_offline,
+                   max_batch=settings.max_batch)
 
     def __init__(self, model: str | None = None, device: str | None = "auto",
                  quantization: str = "auto", compile: bool = False,
                  cuda_device: int | None = None, offline: bool = False,
-                 machine: Machine | None = None) -> None:
+                 machine: Machine | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         if quantization not in ("auto", "4bit", "8bit", "none"):
             raise BadParameter("quantization", f"{quantization!r} is not auto, 4bit, 8bit or none")
         self.ref: ModelRef = resolve_model(model)
@@ -143,6 +153,9 @@ class TransformersBackend(Backend):
         self.quantization = choose_quantization(quantization, self.device, self.ref.parameters,
                                                 self.machine)
         self._compile_requested = compile
+        if max_batch < 1:
+            raise BadParameter("max_batch", f"must be 1 or more, got {max_batch}")
+        self.max_batch = max_batch
         self._compiled = False
         self._offline = offline
         self._load_lock = threading.Lock()
@@ -307,21 +320,33 @@ class TransformersBackend(Backend):
         No frames: a text-only prompt."""
         images = [f.image.convert("RGB") for f in frames]
         if not images:
-            messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
-            text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-            inputs = self.processor(text=text, return_tensors="pt")
+            inputs = self.processor(text=self._chat_text([], prompt), return_tensors="pt")
         elif self.video_input:
-            messages = [{"role": "user", "content": [{"type": "video"},
-                                                      {"type": "text", "text": prompt}]}]
-            text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-            metadata = video_metadata(frames, video_fps, video_duration)
-            inputs = self.processor(text=text, videos=[images], video_metadata=[metadata],
-                                    do_sample_frames=False, return_tensors="pt")
+            return self.prepare_video_batch([GenerationRequest(frames, prompt,
+                                                               video_fps=video_fps,
+                                                               video_duration=video_duration)])
         else:
-            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
-            text = self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                      add_generation_prompt=True)
-            inputs = self.processor(text=text, images=[images], return_tensors="pt")
+            inputs = self.processor(text=self._chat_text([{"type": "image"} for _ in images],
+                                                         prompt),
+                                    images=[images], return_tensors="pt")
+        return self._to_model(inputs)
+
+    def prepare_video_batch(self, requests: list[GenerationRequest]) -> Any:
+        """Every request's frames as ONE video with its own metadata; prompts left-padded to
+        one length (a single request is not padded)."""
+        texts = [self._chat_text([{"type": "video"}], r.prompt) for r in requests]
+        videos = [[f.image.convert("RGB") for f in r.frames] for r in requests]
+        metadata = [video_metadata(r.frames, r.video_fps, r.video_duration) for r in requests]
+        inputs = self.processor(text=texts, videos=videos, video_metadata=metadata,
+                                do_sample_frames=False, padding=len(requests) > 1,
+                                padding_side="left", return_tensors="pt")
+        return self._to_model(inputs)
+
+    def _chat_text(self, media: list[dict[str, str]], prompt: str) -> str:
+        messages = [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+
+    def _to_model(self, inputs: Any) -> Any:
         compute_dtype = torch.bfloat16 if self.quantization.quantized else self.dtype
         # Floating tensors (pixel values) take the model's dtype, every tensor its device.
         return inputs.to(self.model.device).to(compute_dtype)
@@ -356,6 +381,71 @@ class TransformersBackend(Backend):
             raise
         return run.finish(int(ids.shape[1]) - run.prompt_tokens)
 
+    def generate_batch(self, requests: list[GenerationRequest],
+                       on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
+        """Requests with the same decoding rule share forward passes, up to `max_batch` rows at
+        a time: one vision pass over all their frames, one decode loop with per-row stopping
+        and streaming. Text-only requests and image-only processors run one after another."""
+        for r in requests:
+            check_request(r.frames, r.prompt)
+        self.load()
+        results: list[GenerationStats | None] = [None] * len(requests)
+        groups: dict[tuple[float, float], list[int]] = {}
+        for i, r in enumerate(requests):
+            if r.frames and self.video_input:
+                groups.setdefault(group_key(r.params), []).append(i)
+            else:
+                results[i] = self._generate_one(r, lambda piece, i=i: on_piece(i, piece))
+        for indices in groups.values():
+            for start in range(0, len(indices), self.max_batch):
+                chunk = indices[start:start + self.max_batch]
+                if len(chunk) == 1:
+                    results[chunk[0]] = self._generate_one(
+                        requests[chunk[0]], lambda piece, i=chunk[0]: on_piece(i, piece))
+                    continue
+                rows = self._generate_rows([requests[i] for i in chunk],
+                                           lambda row, piece, c=chunk: on_piece(c[row], piece))
+                for i, stats in zip(chunk, rows, strict=True):
+                    results[i] = stats
+        return [s for s in results if s is not None]
+
+    def _generate_one(self, r: GenerationRequest,
+                      on_piece: Callable[[str], None]) -> GenerationStats:
+        return self.generate(r.frames, r.prompt, r.params, on_piece, video_fps=r.video_fps,
+                             video_duration=r.video_duration, on_event=r.on_event)
+
+    def _generate_rows(self, requests: list[GenerationRequest],
+                       on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
+        runs = [GenerationRun(r.frames, r.on_event) for r in requests]
+        with self._generate_lock:
+            with ExitStack() as stages:
+                for run in runs:
+                    stages.enter_context(run.preprocessing())
+                inputs = self.prepare_video_batch(requests)
+                for run, mask in zip(runs, inputs["attention_mask"], strict=True):
+                    run.prompt_tokens = int(mask.sum())
+            emit = [run.generating(lambda p, row=row: on_piece(row, p), r.params.max_tokens)
+                    for row, (run, r) in enumerate(zip(runs, requests, strict=True))]
+            eos = _eos_ids(self.model.generation_config)
+            max_tokens = [r.params.max_tokens for r in requests]
+            prompt_length = int(inputs["input_ids"].shape[1])
+            streamer = RowStreamer(self.processor.tokenizer, len(requests), max_tokens, eos,
+                                   lambda row, piece: emit[row](piece))
+            params = requests[0].params
+            with torch.inference_mode():
+                self.model.generate(
+                    **inputs, streamer=streamer, max_new_tokens=max(max_tokens),
+                    min_new_tokens=0, **sampling_kwargs(params),
+                    logits_processor=LogitsProcessorList([MinTokensPerRow(
+                        prompt_length, [r.params.min_tokens for r in requests], eos)]),
+                    stopping_criteria=StoppingCriteriaList([MaxTokensPerRow(prompt_length,
+                                                                            max_tokens)]))
+        stats = []
+        for row, run in enumerate(runs):
+            run.first_token(streamer.first_token_at)
+            stats.append(run.finish(streamer.generated(row), at=streamer.finished_at[row]))
+        return stats
+
     def answer_yes_probability(self, frames: list[Frame], question: str) -> float | None:
         """Softmax over the first answer token's logits: P(yes) / (P(yes) + P(no)), each the
         sum over the tokenizer's first tokens of "Yes", " Yes", "yes", " yes" (and "No"...)."""
@@ -381,6 +471,11 @@ def sampling_kwargs(params: GenerationParams) -> dict[str, Any]:
         return {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
     # Clear sampling knobs a model's generation_config may carry, so greedy stays quiet.
     return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+
+def _eos_ids(generation_config: Any) -> list[int]:
+    eos = generation_config.eos_token_id
+    return [] if eos is None else [int(eos)] if isinstance(eos, int) else [int(e) for e in eos]
 
 
 def _first_token_ids(tokenizer: Any, word: str) -> set[int]:

@@ -1,0 +1,130 @@
+"""Several descriptions in shared forward passes: one vision pass, one decode loop.
+
+The processor takes all the requests at once (left-padded prompts, every request's frames as
+its own video), so `generate()` runs the vision encoder over all frames in one batch and
+decodes all rows together. What differs per row is handled here:
+- `MinTokensPerRow` / `MaxTokensPerRow`: each row's min and max tokens (EOS is masked for a
+  row under its minimum; a row at its maximum stops while the others go on);
+- `RowStreamer`: each row's text pieces go to `on_piece(row, piece)` as they decode, and each
+  row's first-token and finish times are noted for its own stats.
+
+Rows must share sampling settings (temperature, top_p); `group_key` says which can share.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import LogitsProcessor, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
+
+from ..backend import GenerationParams
+
+
+def group_key(params: GenerationParams) -> tuple[float, float]:
+    """Requests with equal keys may share a batch (the same decoding rule)."""
+    return (params.temperature, params.top_p if not params.greedy else 1.0)
+
+
+class MinTokensPerRow(LogitsProcessor):
+    """No EOS for a row still under its own minimum of new tokens."""
+
+    def __init__(self, prompt_length: int, min_tokens: list[int], eos_ids: list[int]) -> None:
+        self.prompt_length = prompt_length
+        self.min_tokens = torch.tensor(min_tokens)
+        self.eos_ids = torch.tensor(eos_ids, dtype=torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor,
+                 scores: torch.FloatTensor) -> torch.FloatTensor:
+        under = (input_ids.shape[1] - self.prompt_length) < self.min_tokens
+        if not under.any() or not len(self.eos_ids):
+            return scores
+        scores = scores.clone()
+        rows = under.nonzero().flatten().to(scores.device)
+        scores[rows[:, None], self.eos_ids.to(scores.device)] = -torch.inf
+        return scores
+
+
+class MaxTokensPerRow(StoppingCriteria):
+    """A row stops at its own maximum of new tokens while the others go on."""
+
+    def __init__(self, prompt_length: int, max_tokens: list[int]) -> None:
+        self.prompt_length = prompt_length
+        self.max_tokens = torch.tensor(max_tokens)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor,
+                 **kwargs: Any) -> torch.BoolTensor:
+        generated = input_ids.shape[1] - self.prompt_length
+        return (generated >= self.max_tokens).to(input_ids.device)
+
+
+class RowStreamer(BaseStreamer):
+    """Decodes each row incrementally and hands new text to `on_piece(row, text)`.
+
+    A row is finished at its first EOS or at its max tokens; later tokens of that row are the
+    padding `generate()` fills finished rows with and are ignored. Text is handed out when a
+    word is complete (as TextStreamer does), and the rest when the row finishes."""
+
+    def __init__(self, tokenizer: Any, rows: int, max_tokens: list[int], eos_ids: list[int],
+                 on_piece: Callable[[int, str], None]) -> None:
+        self.tokenizer = tokenizer
+        self.on_piece = on_piece
+        self.max_tokens = max_tokens
+        self.eos_ids = set(eos_ids)
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.sent: list[int] = [0] * rows  # characters of each row's text already handed out
+        self.finished = [False] * rows
+        self.ended_by_eos = [False] * rows
+        self.first_token_at: float | None = None
+        self.finished_at: list[float | None] = [None] * rows
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt
+            self._prompt_seen = True
+            return
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if self.finished[row]:
+                continue
+            if token in self.eos_ids:
+                self.ended_by_eos[row] = True
+                self._finish(row, now)
+                continue
+            self.tokens[row].append(token)
+            self._emit(row, final=False)
+            if len(self.tokens[row]) >= self.max_tokens[row]:
+                self._finish(row, now)
+
+    def generated(self, row: int) -> int:
+        """Tokens generated for `row`, its EOS included (as a single generate counts them)."""
+        return len(self.tokens[row]) + int(self.ended_by_eos[row])
+
+    def end(self) -> None:
+        now = time.perf_counter()
+        for row in range(len(self.tokens)):
+            if not self.finished[row]:
+                self._finish(row, now)
+
+    def _finish(self, row: int, now: float) -> None:
+        self.finished[row] = True
+        self.finished_at[row] = now
+        self._emit(row, final=True)
+
+    def _emit(self, row: int, final: bool) -> None:
+        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+        if final:
+            end = len(text)
+        elif text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for its rest
+            return
+        else:
+            end = text.rfind(" ") + 1  # up to the last complete word
+        if end > self.sent[row]:
+            piece = text[self.sent[row]:end]
+            self.sent[row] = end
+            self.on_piece(row, piece)
