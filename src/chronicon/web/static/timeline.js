@@ -24,5 +24,21 @@
   }
   player.addEventListener("timeupdate", highlight);
   player.addEventListener("seeked", highlight);
+
+  // A search hit links to `#t=<seconds>`: start the player (and the caption list) there.
+  function seekToHash() {
+    const moment = /^#t=(\d+(?:\.\d+)?)$/.exec(window.location.hash);
+    if (!moment) return;
+    const seconds = Number(moment[1]);
+    // Before the metadata has loaded, this sets where playback will start.
+    player.currentTime = seconds;
+    player.addEventListener("loadedmetadata", function () { player.currentTime = seconds; },
+                            {once: true});
+    const current = buttons.find(
+      (b) => seconds >= Number(b.dataset.start) && seconds < Number(b.dataset.end));
+    if (current) current.scrollIntoView({block: "nearest"});
+  }
+  window.addEventListener("hashchange", function () { seekToHash(); highlight(); });
+  seekToHash();
   highlight();
 })();
