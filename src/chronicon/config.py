@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO",
                            validation_alias=_env("CHRONICON_LOG_LEVEL", "log_level"))
 
+    # ---- sources: watched folders and live streams -------------------------------------------
+    watch: str | None = Field(default=None, validation_alias=_env("CHRONICON_WATCH", "watch"))
+    watch_settle_s: float = Field(
+        default=2.0, ge=0, validation_alias=_env("CHRONICON_WATCH_SETTLE", "watch_settle_s"))
+    stream_window_s: float = Field(
+        default=10.0, gt=0, validation_alias=_env("CHRONICON_STREAM_WINDOW", "stream_window_s"))
+    stream_motion_threshold: float = Field(
+        default=0.01, ge=0, le=1,
+        validation_alias=_env("CHRONICON_MOTION_THRESHOLD", "stream_motion_threshold"))
+    stream_queue: int = Field(default=4, ge=1, le=1000,
+                              validation_alias=_env("CHRONICON_STREAM_QUEUE", "stream_queue"))
+    stream_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=_env("CHRONICON_STREAM_TIMEOUT", "stream_timeout_s"))
+    stream_backoff_max_s: float = Field(
+        default=60.0, gt=0,
+        validation_alias=_env("CHRONICON_STREAM_BACKOFF_MAX", "stream_backoff_max_s"))
+
     # ---- agent: rules and deliveries -----------------------------------------------------------
     rules_path: Path | None = Field(default=None,
                                     validation_alias=_env("CHRONICON_RULES", "rules_path"))
@@ -135,6 +152,11 @@ class Settings(BaseSettings):
         return value.expanduser() if value is not None else None
 
     # ---- derived -------------------------------------------------------------------------------
+    @property
+    def watch_targets(self) -> list[str]:
+        """`CHRONICON_WATCH`: folders and stream URLs, comma-separated."""
+        return [t.strip() for t in (self.watch or "").split(",") if t.strip()]
+
     @property
     def results_dir(self) -> Path:
         return self.results_dir_override or self.data_dir / "results"

@@ -14,6 +14,7 @@ from . import (
     search_command,  # noqa: E402,F401  search
     serve_command,  # noqa: E402,F401  serve
     video_commands,  # noqa: E402,F401  probe, frames
+    watch_command,  # noqa: E402,F401  watch
 )
 from .common import app
 

@@ -13,10 +13,11 @@ from .database import Database, utc_now
 from .job_records import JobRecords
 from .question_records import QuestionRecords
 from .search_records import SearchRecords
+from .source_records import SourceRecords
 
 
-class Store(SearchRecords, QuestionRecords, AgentRecords, JobRecords, AnalysisRecords,
-            Database):
+class Store(SourceRecords, SearchRecords, QuestionRecords, AgentRecords, JobRecords,
+            AnalysisRecords, Database):
     """The application's store: one database, every concern's queries."""
 
 

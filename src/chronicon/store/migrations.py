@@ -139,4 +139,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX analysis_questions_analysis ON analysis_questions(analysis_id, id)
     """),
+    ("007_sources", """
+        CREATE TABLE watched_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            source TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            job_id TEXT,
+            analysis_id TEXT,
+            error TEXT,
+            UNIQUE (path, size, mtime_ns, digest)
+        );
+        CREATE INDEX watched_files_state ON watched_files(state, id);
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            location TEXT NOT NULL UNIQUE,
+            options_json TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+    """),
 ]
