@@ -7,7 +7,7 @@ A rules file is YAML (see README, section "agent", and the packaged `default_rul
         label: train              # the decision label (default: the name)
         keywords: [train, railway, "Deutsche Bahn", "postgres*"]
         weak_keywords: [db]       # ambiguous words: support other evidence, rarely decide alone
-        regex: ['\\bICE ?\\d+\\b']  # Python regular expressions, case-insensitive
+        regex: ['\\bICE ?\\d+\\b']  # RE2 regular expressions (linear time), case-insensitive
         examples: ["a locomotive pulls wagons"]   # meaning: compared by sentence embeddings
         counter_examples: ["a bus at a bus stop"]  # look-alikes: a sentence closer to one of
                                   # these than to every example gives no meaning evidence
@@ -41,6 +41,7 @@ from ..config import Settings
 from ..errors import RulesError
 from .channels import CHANNELS
 from .meaning import DEFAULT_MODEL
+from .patterns import Pattern, compile_pattern
 from .words import Term
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
@@ -61,13 +62,6 @@ def parse_duration(value: Any) -> float:
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 class Rule(BaseModel):
@@ -95,8 +89,8 @@ class Rule(BaseModel):
 
     _terms: list[Term] = PrivateAttr(default_factory=list)
     _weak_terms: list[Term] = PrivateAttr(default_factory=list)
-    _patterns: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
-    _excludes: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+    _patterns: list[Pattern] = PrivateAttr(default_factory=list)
+    _excludes: list[Pattern] = PrivateAttr(default_factory=list)
 
     @field_validator("keywords", "weak_keywords", "examples", "counter_examples")
     @classmethod
@@ -120,7 +114,7 @@ class Rule(BaseModel):
         for value in values:
             if not value:
                 raise ValueError("entries must not be blank")
-            _compile(value)
+            compile_pattern(value)
         return values
 
     @field_validator("cooldown", mode="before")
@@ -152,8 +146,8 @@ class Rule(BaseModel):
     def model_post_init(self, context: Any) -> None:
         self._terms = [Term.parse(k) for k in self.keywords]
         self._weak_terms = [Term.parse(k) for k in self.weak_keywords]
-        self._patterns = [_compile(p) for p in self.regex]
-        self._excludes = [_compile(p) for p in self.exclude]
+        self._patterns = [compile_pattern(p) for p in self.regex]
+        self._excludes = [compile_pattern(p) for p in self.exclude]
 
     @property
     def terms(self) -> list[Term]:
@@ -164,11 +158,11 @@ class Rule(BaseModel):
         return self._weak_terms
 
     @property
-    def patterns(self) -> list[re.Pattern[str]]:
+    def patterns(self) -> list[Pattern]:
         return self._patterns
 
     @property
-    def excludes(self) -> list[re.Pattern[str]]:
+    def excludes(self) -> list[Pattern]:
         return self._excludes
 
     def semantic_strength(self, similarity: float) -> float:
