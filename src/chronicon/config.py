@@ -9,10 +9,12 @@ code and tests can write `Settings(data_dir=...)`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .redact import mask_url
 
 
 def _env(*names: str) -> Any:
@@ -72,6 +74,10 @@ class Settings(BaseSettings):
     # take gigabytes); 64 MP passes 8K (33 MP) and most panoramas.
     max_pixels: int = Field(default=64_000_000, ge=1,
                             validation_alias=_env("CHRONICON_MAX_PIXELS", "max_pixels"))
+    # Host names (besides IP addresses, localhost and CHRONICON_HOST) the server answers to:
+    # a name not listed is refused, so a DNS-rebinding page cannot reach a loopback server.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CHRONICON_ALLOWED_HOSTS", "allowed_hosts"))
     agent_enabled: bool = Field(default=True,
                                 validation_alias=_env("CHRONICON_AGENT", "agent_enabled"))
     log_level: str = Field(default="INFO",
@@ -145,6 +151,13 @@ class Settings(BaseSettings):
         except BadParameter as exc:
             raise ValueError(exc.message) from None
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("data_dir", "results_dir_override", "rules_path", "smtp_ca_file",
                      mode="after")
     @classmethod
@@ -187,12 +200,29 @@ class Settings(BaseSettings):
         """Email is an action only when we know where to send it and from which account."""
         return bool(self.smtp_host and self.smtp_recipients and self.smtp_user)
 
+    def display_path(self, path: str | Path | None) -> str | None:
+        """A path as users may see it: relative to the data directory when inside it, else only
+        its last component. Absolute server paths never leave the server (API, pages, errors)."""
+        if path is None:
+            return None
+        path = Path(path)
+        try:
+            return path.resolve().relative_to(self.data_dir.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
     def masked(self) -> dict[str, Any]:
-        """Every setting, secrets replaced by '***' (or None when unset): safe for /debug."""
+        """Every setting as users may see it (/debug): secrets '***' (None when unset), URLs
+        without their credentials (`mask_url`), paths relative to the data directory."""
         data = self.model_dump(mode="json")
         for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
             if info.annotation in (SecretStr, SecretStr | None):
-                data[name] = "***" if getattr(self, name) is not None else None
+                data[name] = "***" if value is not None else None
+            elif isinstance(value, str) and "://" in value:
+                data[name] = mask_url(value)
+            elif isinstance(value, Path):
+                data[name] = "." if name == "data_dir" else self.display_path(value)
         return data
 
 

@@ -86,6 +86,32 @@ class UploadTooLarge(BadInput):
     http_status = 413
 
 
+class RequestTooLarge(BadInput):
+    """A JSON or form body over `MAX_BODY_BYTES` (uploads have their own limit)."""
+
+    http_status = 413
+
+
+class UploadTimeout(BadInput):
+    """An upload that stalled or took longer than its deadline (CHRONICON_UPLOAD_*TIMEOUT)."""
+
+    http_status = 408
+
+
+class Forbidden(BadInput):
+    http_status = 403
+
+
+class CrossSiteRequest(Forbidden):
+    """A state-changing request sent by a page on another site (Origin / Sec-Fetch-Site)."""
+
+
+class HostNotAllowed(BadInput):
+    """A Host header naming a host this server does not answer to (DNS rebinding)."""
+
+    http_status = 400
+
+
 class NotFound(BadInput):
     http_status = 404
 
@@ -102,6 +128,18 @@ class Conflict(BadInput):
 
 class RulesError(BadInput):
     """A rules file that does not parse or validate; the message names the rule and field."""
+
+
+# ---- the server cannot store what it was sent (HTTP 500/507) ------------------------------------
+
+
+class StorageFailure(ChroniconError):
+    """Writing to the data directory failed (read-only folder, permissions): not the client's
+    fault; the message names the cause."""
+
+
+class StorageFull(StorageFailure):
+    http_status = 507
 
 
 # ---- the model cannot be had (exit 3, HTTP 503) -----------------------------------------------

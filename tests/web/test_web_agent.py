@@ -138,4 +138,6 @@ def test_token_protects_agent_writes(web_settings: Settings) -> None:
     ok = client.post("/decide_and_act", json={"analysis": TRAIN},
                      headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200
-    assert client.get("/api/rules").status_code == 200
+    assert client.get("/api/rules").status_code == 401  # reads need it too
+    assert client.get("/api/rules", headers={"Authorization": f"Bearer {TOKEN}"}).status_code \
+        == 200

@@ -264,8 +264,9 @@ def test_the_right_token_is_accepted(token_client: TestClient, clip: Path) -> No
     headers = {"Authorization": f"Bearer {TOKEN}"}
     assert upload(token_client, clip, headers=headers).status_code == 202
     assert upload(token_client, clip).status_code == 401
-    # Reads stay open (EventSource cannot send headers).
-    assert token_client.get("/api/jobs").status_code == 200
+    # Reads need it too (tests/web/test_web_access.py); /health stays open.
+    assert token_client.get("/api/jobs", headers=headers).status_code == 200
+    assert token_client.get("/api/jobs").status_code == 401
     assert token_client.get("/health").json()["auth_required"] is True
 
 
@@ -291,7 +292,7 @@ def test_debug_masks_every_secret(web_settings: Settings) -> None:
                "remote_api_key": "key-123456"}
     app = create_app(changed(web_settings, **secrets))
     client = TestClient(app)
-    response = client.get("/debug")
+    response = client.get("/debug", headers={"Authorization": "Bearer tok-123456"})
     assert response.status_code == 200
     for value in secrets.values():
         assert value not in response.text

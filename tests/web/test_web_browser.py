@@ -182,27 +182,40 @@ def test_drop_a_file_and_see_a_rules_error(browser, server: str, tmp_path: Path)
     page.screenshot(path=str(ARTIFACTS / "agent-rules-error.png"), full_page=True)
 
 
-def test_pages_ask_for_the_token_when_the_server_wants_one(browser, tmp_path: Path,
+def test_pages_log_in_once_when_the_server_wants_a_token(browser, tmp_path: Path,
                                                           tiny_model_dir: Path) -> None:
+    """Every page needs the token: the browser logs in once through the form and then rides on
+    an HttpOnly, SameSite=Strict cookie, the live view's EventSource included."""
     token = "browser-token-123"
     clip = write_video(tmp_path / "clip.mp4", n_frames=30)
     with running_server(tmp_path / "data", str(tiny_model_dir), tmp_path / "server.log",
                         extra_env={"CHRONICON_API_TOKEN": token}) as base:
         page = browser.new_page()
-        asked: list[str] = []
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/history")
+        page.wait_for_url("**/login?next=**")
+        page.fill("#token", "not-the-token")
+        page.click("#login")
+        assert "not this server" in page.text_content("#login-error")
+        page.fill("#token", token)
+        page.click("#login")
+        page.wait_for_url(base + "/history")
 
-        def answer(dialog) -> None:
-            asked.append(dialog.message)
-            dialog.accept(token)
-
-        page.on("dialog", answer)
         page.goto(base + "/")
         page.set_input_files("#file-input", files=[{
             "name": "clip.mp4", "mimeType": "video/mp4", "buffer": clip.read_bytes()}])
         page.fill("input[name=frames]", "2")
         page.click("#submit")
         page.wait_for_url("**/jobs/*")
-        assert len(asked) == 1 and "token" in asked[0]
-        page.wait_for_selector("#job-state.state-done", timeout=90_000)
-        assert page.evaluate("() => localStorage.getItem('chronicon.apiToken')") == token
-        assert token not in page.content()
+        page.wait_for_selector("#job-state.state-done", timeout=90_000)  # SSE on the cookie
+        session = [c for c in page.context.cookies() if c["name"] == "chronicon_session"]
+        assert len(session) == 1 and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+        assert page.evaluate("() => document.cookie") == ""
+        assert page.evaluate("() => localStorage.length") == 0
+        assert token not in page.content() and token not in session[0]["value"]
+
+        page.click("#logout")
+        page.wait_for_url("**/login")
+        assert page.request.get(base + "/api/analyses").status == 401
+        assert not errors, errors

@@ -15,6 +15,7 @@ from rich.console import Console
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, ChroniconError
+from ..redact import install_log_masking
 
 app = typer.Typer(
     name="chronicon",
@@ -64,6 +65,7 @@ def setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_masking()
 
 
 def _fail(message: str, code: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ..redact import install_log_masking
 from .common import app, err, exit_on_error, settings_from_cli
 
 
@@ -50,6 +51,7 @@ def serve(
     settings = settings_from_cli(host=host, port=port, model=model, data_dir=data_dir)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
     warning = bind_warning(settings.host, settings.api_token is not None)
     if warning:
         err.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)

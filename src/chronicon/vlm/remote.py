@@ -20,6 +20,7 @@ import httpx
 
 from ..errors import BadParameter, ModelUnavailable
 from ..events import EventCallback, ignore_event
+from ..redact import mask_url
 from ..video.frames import Frame
 from .backend import Backend, BackendInfo, GenerationParams, GenerationStats, check_request
 from .catalog import PRESETS
@@ -72,8 +73,9 @@ class RemoteBackend(Backend):
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise BadParameter("remote_url", f"{base_url!r} is not an http(s) URL")
+            raise BadParameter("remote_url", f"{mask_url(base_url)!r} is not an http(s) URL")
         self.base_url = base_url.rstrip("/")
+        self.display_url = mask_url(self.base_url)  # the URL may hold a credential
         name = model or "256m"
         preset = PRESETS.get(name.lower())
         self.model_id = preset.hub_id if preset else name
@@ -84,7 +86,7 @@ class RemoteBackend(Backend):
         self.loaded = False
 
     def info(self) -> BackendInfo:
-        return BackendInfo(model_id=self.model_id, device=f"remote:{self.base_url}",
+        return BackendInfo(model_id=self.model_id, device=f"remote:{self.display_url}",
                            dtype="server", quantization="none",
                            quantization_reason="decided by the remote server",
                            backend=self.name)
@@ -97,14 +99,15 @@ class RemoteBackend(Backend):
             response = self._client.get("/models")
         except httpx.HTTPError as exc:
             raise ModelUnavailable(
-                f"the model server at {self.base_url} cannot be reached ({type(exc).__name__}); "
+                f"the model server at {self.display_url} cannot be reached "
+                f"({type(exc).__name__}); "
                 "start it, or set CHRONICON_BACKEND=local to run the model here") from None
         if response.status_code in (401, 403):
-            raise ModelUnavailable(f"the model server at {self.base_url} refused the API key "
+            raise ModelUnavailable(f"the model server at {self.display_url} refused the API key "
                                    f"(HTTP {response.status_code}); check CHRONICON_REMOTE_API_KEY")
         if response.status_code >= 400 and response.status_code != 404:
             # Some servers (llama.cpp's older builds) have no /models; only errors count.
-            raise ModelUnavailable(f"the model server at {self.base_url} answered HTTP "
+            raise ModelUnavailable(f"the model server at {self.display_url} answered HTTP "
                                    f"{response.status_code} to /models")
         self.loaded = True
         return time.perf_counter() - start
@@ -142,10 +145,10 @@ class RemoteBackend(Backend):
         try:
             response = self._client.post("/chat/completions", json=body)
         except httpx.HTTPError as exc:
-            raise ModelUnavailable(f"the model server at {self.base_url} failed "
+            raise ModelUnavailable(f"the model server at {self.display_url} failed "
                                    f"({type(exc).__name__})") from None
         if response.status_code >= 400:
-            raise ModelUnavailable(f"the model server at {self.base_url} answered HTTP "
+            raise ModelUnavailable(f"the model server at {self.display_url} answered HTTP "
                                    f"{response.status_code}: {_error_text(response)}")
         choice = (response.json().get("choices") or [{}])[0]
         from_logprobs = _yes_from_logprobs(choice.get("logprobs"))
@@ -180,7 +183,7 @@ class RemoteBackend(Backend):
                 if response.status_code >= 400:
                     response.read()
                     raise ModelUnavailable(
-                        f"the model server at {self.base_url} answered HTTP "
+                        f"the model server at {self.display_url} answered HTTP "
                         f"{response.status_code}: {_error_text(response)}")
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
@@ -193,10 +196,10 @@ class RemoteBackend(Backend):
                     delta = (choices[0].get("delta") or {}) if choices else {}
                     yield delta.get("content") or "", chunk.get("usage")
         except httpx.HTTPError as exc:
-            raise ModelUnavailable(f"the model server at {self.base_url} failed mid-answer "
+            raise ModelUnavailable(f"the model server at {self.display_url} failed mid-answer "
                                    f"({type(exc).__name__})") from None
         except json.JSONDecodeError:
-            raise ModelUnavailable(f"the model server at {self.base_url} sent a stream that is "
+            raise ModelUnavailable(f"the model server at {self.display_url} sent a stream that is "
                                    "not OpenAI-compatible JSON") from None
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,7 +21,10 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ChroniconError
 from ..jobs import JobQueue, WarmBackend
+from ..redact import install_log_masking
 from ..store import Store
+from .guard import RequestGuard
+from .responses import error_response
 from .rules_file import make_agent_step
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
     The worker and the outbox run while the app's lifespan runs (uvicorn, TestClient as a
     context manager); the API answers without them but jobs then stay queued.
     """
+    install_log_masking()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path)
     backends = WarmBackend(settings, backend)
@@ -93,6 +97,7 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
     app.state.services = services
     app.state.templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    app.add_middleware(RequestGuard, settings=settings)
     _install_error_handlers(app)
     _include_routers(app)
     _install_offline_docs(app)
@@ -117,38 +122,19 @@ def _install_offline_docs(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from .routes import agent, analyses, analyze, jobs, media, pages, search, system
+    from .routes import agent, analyses, analyze, jobs, login, media, pages, search, system
 
-    for module in (analyze, jobs, analyses, media, search, agent, system, pages):
+    for module in (analyze, jobs, analyses, media, search, agent, system, pages, login):
         app.include_router(module.router)
 
 
 # ---- errors: the one place they become responses -------------------------------------------------
-def _wants_html(request: Request) -> bool:
-    path = request.url.path
-    if path.startswith(("/api/", "/static/", "/docs-assets/", "/health", "/debug", "/metrics",
-                        "/decide_and_act")):
-        return False
-    return "text/html" in request.headers.get("accept", "")
-
-
-def _error_response(request: Request, status: int, message: str, error_type: str,
-                    field: str | None = None) -> Response:
-    if _wants_html(request):
-        return request.app.state.templates.TemplateResponse(
-            request, "error.html", {"status": status, "message": message}, status_code=status)
-    body: dict[str, Any] = {"error": message, "type": error_type}
-    if field:
-        body["field"] = field
-    return JSONResponse(body, status_code=status)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChroniconError)
     async def chronicon_error(request: Request, exc: ChroniconError) -> Response:
         if exc.http_status >= 500:
             log.error("%s: %s", type(exc).__name__, exc.message)
-        return _error_response(request, exc.http_status, exc.message, type(exc).__name__,
+        return error_response(request, exc.http_status, exc.message, type(exc).__name__,
                                getattr(exc, "name", None))
 
     @app.exception_handler(RequestValidationError)
@@ -158,11 +144,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             # loc is ("body", <character offset>): name the body, say where it broke.
             offset = first["loc"][-1] if first.get("loc") else "?"
             reason = (first.get("ctx") or {}).get("error", "invalid JSON")
-            return _error_response(request, 422, f"body: malformed JSON at character {offset} "
+            return error_response(request, 422, f"body: malformed JSON at character {offset} "
                                    f"({reason})", "BadParameter", "body")
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(loc) or "body"
-        return _error_response(request, 422, f"{field}: {first.get('msg', 'invalid')}",
+        return error_response(request, 422, f"{field}: {first.get('msg', 'invalid')}",
                                "BadParameter", field)
 
     @app.exception_handler(StarletteHTTPException)
@@ -170,7 +156,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"nothing at {request.url.path}"
-        response = _error_response(request, exc.status_code, message, "HTTPError")
+        response = error_response(request, exc.status_code, message, "HTTPError")
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
@@ -179,7 +165,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def internal_error(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log; the user gets the cause's type, never the trace.
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return _error_response(request, 500, f"internal error ({type(exc).__name__}); "
+        return error_response(request, 500, f"internal error ({type(exc).__name__}); "
                                              "see the server log", "InternalError")
 
 

@@ -17,6 +17,7 @@ import httpx
 
 from ...config import Settings
 from ...errors import DeliveryError
+from ...redact import mask_urls
 from . import Channel, Delivery, DeliveryResult
 
 SIGNATURE_HEADER = "X-Chronicon-Signature"
@@ -63,7 +64,7 @@ class WebhookChannel(Channel):
         except httpx.TimeoutException:
             return DeliveryResult(False, error=f"timed out after {self.settings.webhook_timeout}s")
         except httpx.HTTPError as exc:
-            return DeliveryResult(False, error=f"{type(exc).__name__}: {exc}")
+            return DeliveryResult(False, error=mask_urls(f"{type(exc).__name__}: {exc}"))
         finally:
             if self._client is None:
                 client.close()

@@ -42,7 +42,7 @@
     if (e.dataTransfer && e.dataTransfer.files.length) choose(e.dataTransfer.files[0]);
   });
 
-  function send(retried) {
+  function send() {
     const data = new FormData();
     // Fields first, the file last: the server sees the parameters before the bulk of the body.
     ["frames", "sampling", "max_tokens", "min_tokens", "resize", "model", "prompt"].forEach(function (name) {
@@ -52,8 +52,6 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/analyze");
     xhr.setRequestHeader("Accept", "application/json");
-    const token = window.chronicon.token();
-    if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
     progress.hidden = false;
     bar.style.width = "0%";
     xhr.upload.addEventListener("progress", function (e) {
@@ -63,7 +61,7 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (ignored) { /* not JSON */ }
       if (xhr.status === 202) { window.location.href = body.page_url; return; }
-      if (xhr.status === 401 && !retried && window.chronicon.askToken()) { send(true); return; }
+      if (xhr.status === 401) { window.chronicon.logIn(); return; }
       submit.disabled = false;
       progress.hidden = true;
       showError(body.error || ("Upload failed (" + xhr.status + ")"));
@@ -82,6 +80,6 @@
     if (!file) return;
     submit.disabled = true;
     showError("");
-    send(false);
+    send();
   });
 })();

@@ -1,29 +1,20 @@
-// Shared by every page: the API token (only when the server asks for one), JSON requests,
+// Shared by every page: JSON requests (sending to the login page when the server asks),
 // and a DOM builder that only ever sets text (model text is never parsed as HTML).
 "use strict";
 window.chronicon = (function () {
-  const TOKEN_KEY = "chronicon.apiToken";
-
-  function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
-
-  function askToken(message) {
-    const value = window.prompt(message || "This server needs its API token (CHRONICON_API_TOKEN):");
-    if (value) localStorage.setItem(TOKEN_KEY, value.trim());
-    return Boolean(value);
+  // With CHRONICON_API_TOKEN set, the browser logs in once at /login and then carries an
+  // HttpOnly session cookie (EventSource included): scripts never hold the token.
+  function logIn() {
+    window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
   }
 
-  function authHeaders() {
-    const t = token();
-    return t ? { Authorization: "Bearer " + t } : {};
-  }
-
-  // fetch + JSON; a 401 asks for the token once and retries. Errors carry the server's message.
-  async function api(method, url, body, retried) {
-    const headers = Object.assign({ Accept: "application/json" }, authHeaders());
-    const init = { method: method, headers: headers };
+  // fetch + JSON; a 401 sends the browser to the login page. Errors carry the server's message.
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json" };
+    const init = { method: method, headers: headers, credentials: "same-origin" };
     if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     const response = await fetch(url, init);
-    if (response.status === 401 && !retried && askToken()) return api(method, url, body, true);
+    if (response.status === 401) logIn();
     const data = await response.json().catch(function () { return {}; });
     if (!response.ok) {
       const error = new Error(data.error || ("request failed (" + response.status + ")"));
@@ -51,5 +42,5 @@ window.chronicon = (function () {
     return isNaN(d) ? iso : d.toLocaleString();
   }
 
-  return { api: api, el: el, token: token, askToken: askToken, authHeaders: authHeaders, time: time };
+  return { api: api, el: el, logIn: logIn, time: time };
 })();
