@@ -112,7 +112,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _print_state(source: str, state: dict[str, Any]) -> None:
-    line = f"{source}: {state.get('state')}"
+    line = f"{source}: {state.get('detail') or state.get('state')}"
     if state.get("last_error"):
         line += f" ({state['last_error']})"
     err.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -84,6 +84,9 @@ class SourceSet:
         self.on_clip = on_clip or (analyst.submit_clip if analyst is not None else None)
         self.on_window = on_window or (analyst.submit_window if analyst is not None else None)
         self.on_state = on_state
+        # Stream windows pick the analyst's frame count and size while decoding.
+        self.window_frames = analyst.options.frames if analyst is not None else 8
+        self.window_resize = analyst.options.resize if analyst is not None else 336
         self._sources: dict[str, RunningSource] = {}
         self._lock = threading.Lock()
 
@@ -163,6 +166,7 @@ class SourceSet:
         return StreamWatcher(location, self.on_window, source=sid,
                              window_s=float(options.get("window") or self.settings.stream_window_s),
                              motion_threshold=self.settings.stream_motion_threshold,
+                             frames=self.window_frames, resize=self.window_resize,
                              timeout_s=self.settings.stream_timeout_s,
                              backoff_max_s=self.settings.stream_backoff_max_s,
                              on_state=self._state_reporter(sid))
