@@ -4,6 +4,7 @@ under a generated name with the user's name kept only as sanitised metadata."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from chronicon.config import Settings
 from chronicon.web import create_app
 from chronicon.web.uploads import MAX_FILENAME_CHARS, sanitize_filename
 from support.media import truncate, write_audio_only, write_video
-from support.web_client import upload
+from support.web_client import changed, upload
 
 # ---- sanitize_filename ---------------------------------------------------------------------------
 
@@ -118,15 +119,53 @@ def test_text_file_named_mp4_is_415(idle_client: TestClient, tmp_path: Path,
     assert _stored_files(web_settings) == []  # refused files are not kept
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
-def test_still_image_is_415(idle_client: TestClient, tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_still_image_is_415(idle_client: TestClient, tmp_path: Path, fmt: str,
+                            web_settings: Settings) -> None:
+    """One rule for every still image, a one-frame GIF included."""
     from PIL import Image
 
     photo = tmp_path / "photo.mp4"
     Image.new("RGB", (64, 48), "red").save(photo, fmt)
     response = upload(idle_client, photo)
-    assert response.status_code == 415
+    assert response.status_code == 415, response.text
+    assert response.json()["type"] == "NotAVideo"
     assert "still image" in response.json()["error"]
+    assert _stored_files(web_settings) == []
+
+
+def test_an_animated_gif_is_a_video(idle_client: TestClient, tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ("red", "green", "blue")]
+    animation = tmp_path / "animation.gif"
+    frames[0].save(animation, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert upload(idle_client, animation).status_code == 202
+
+
+def test_a_huge_frame_is_refused_before_queueing(idle_client: TestClient, tmp_path: Path,
+                                                 web_settings: Settings) -> None:
+    """A 16000x16000 GIF of a few kB would decode to gigabytes: 413 on its header."""
+    from support.awkward_media import gif_bomb
+
+    bomb = gif_bomb(tmp_path / "bomb.gif")
+    started = time.perf_counter()
+    response = upload(idle_client, bomb)
+    assert time.perf_counter() - started < 5
+    assert response.status_code == 413, response.text
+    body = response.json()
+    assert body["type"] == "FrameTooLarge" and "bomb.gif" in body["error"]
+    assert "CHRONICON_MAX_PIXELS" in body["error"]
+    assert str(web_settings.data_dir) not in body["error"]
+    assert idle_client.get("/api/jobs").json()["items"] == []
+    assert _stored_files(web_settings) == []
+
+
+def test_the_pixel_budget_is_a_setting(web_settings: Settings, clip: Path) -> None:
+    client = TestClient(create_app(changed(web_settings, max_pixels=320 * 240 - 1)))
+    assert upload(client, clip).status_code == 413
+    client = TestClient(create_app(changed(web_settings, max_pixels=320 * 240)))
+    assert upload(client, clip).status_code == 202
 
 
 def test_truncated_video_is_422_with_cause(idle_client: TestClient, tmp_path: Path) -> None:

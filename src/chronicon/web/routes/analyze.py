@@ -51,9 +51,11 @@ def allowed_models(request: Request) -> list[str]:
 
 
 def reject_still_image(info: Any, upload: Upload) -> None:
-    """FFmpeg opens a PNG or JPEG as a one-frame "video" (an image pipe); the web accepts
-    videos only, so a photo gets a clear 415 instead of a one-frame analysis."""
-    if info.container.endswith("_pipe") or info.container == "image2":
+    """One rule for still images: FFmpeg opens a PNG, JPEG or WebP as an image pipe and a GIF
+    as a "video" of one frame; the web accepts videos only, so any of them gets a clear 415
+    instead of a one-frame analysis (an animated GIF has frames and is a video)."""
+    image_container = info.container.endswith("_pipe") or info.container == "image2"
+    if image_container or info.frame_count == 1:
         raise NotAVideo(f"{upload.filename}: a still image ({info.codec}), not a video; "
                         "upload MP4, AVI, MOV, MKV or WebM")
 
