@@ -11,6 +11,7 @@ from . import (
     agent_commands,  # noqa: E402,F401  decide, rules, deliveries
     analyze_command,  # noqa: E402,F401  analyze
     ask_command,  # noqa: E402,F401  ask
+    convert_command,  # noqa: E402,F401  convert
     search_command,  # noqa: E402,F401  search
     serve_command,  # noqa: E402,F401  serve
     video_commands,  # noqa: E402,F401  probe, frames

@@ -31,6 +31,8 @@ BACKENDS: dict[str, BackendEntry] = {
     for e in (
         BackendEntry("transformers", "chronicon.vlm.transformers.backend:TransformersBackend",
                      "transformers", "the model on this machine through torch + transformers"),
+        BackendEntry("openvino", "chronicon.vlm.openvino.backend:OpenVINOBackend", "openvino",
+                     "a model converted with `chronicon convert --to openvino`, on the CPU"),
         BackendEntry("remote", "chronicon.vlm.remote:RemoteBackend", None,
                      "an OpenAI-compatible server (vLLM, llama.cpp server, Ollama)"),
     )

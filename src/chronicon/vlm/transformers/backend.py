@@ -42,6 +42,7 @@ from ..backend import (
     check_request,
 )
 from ..catalog import ModelRef, count_parameters, resolve_model
+from ..tokens import yes_no_token_ids
 from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
 from .placement import (
     QUANT_4BIT,
@@ -186,7 +187,7 @@ class TransformersBackend(Backend):
             if self.loaded:
                 return 0.0
             start = time.perf_counter()
-            self.model_dir = self._fetch()
+            self.model_dir = self.fetch_model_dir()
             parameters = self.ref.parameters or count_parameters(self.model_dir)
             if self.ref.parameters is None:
                 # Now that the size is known, `auto` can decide for a model outside the catalog.
@@ -214,7 +215,7 @@ class TransformersBackend(Backend):
                      info.quantization_reason, info.compiled, seconds)
             return seconds
 
-    def _fetch(self) -> Path:
+    def fetch_model_dir(self) -> Path:
         """The model's directory: the given one, or the hub snapshot (downloaded once, then
         read from the cache)."""
         if self.ref.local_dir is not None:
@@ -451,9 +452,7 @@ class TransformersBackend(Backend):
         sum over the tokenizer's first tokens of "Yes", " Yes", "yes", " yes" (and "No"...)."""
         check_request(frames, question)
         self.load()
-        yes, no = (_first_token_ids(self.processor.tokenizer, word) for word in ("yes", "no"))
-        # A token both words start with (a bare space in a small vocabulary) tells nothing.
-        yes, no = yes - no, no - yes
+        yes, no = yes_no_token_ids(self.processor.tokenizer)
         if not yes or not no:
             return None
         with self._generate_lock, torch.inference_mode():
@@ -476,15 +475,6 @@ def sampling_kwargs(params: GenerationParams) -> dict[str, Any]:
 def _eos_ids(generation_config: Any) -> list[int]:
     eos = generation_config.eos_token_id
     return [] if eos is None else [int(eos)] if isinstance(eos, int) else [int(e) for e in eos]
-
-
-def _first_token_ids(tokenizer: Any, word: str) -> set[int]:
-    ids = set()
-    for variant in (word.capitalize(), " " + word.capitalize(), word, " " + word):
-        encoded = tokenizer.encode(variant, add_special_tokens=False)
-        if encoded:
-            ids.add(int(encoded[0]))
-    return ids
 
 
 def _first_line(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from transformers import LogitsProcessor, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from ..backend import GenerationParams
+from ..tokens import IncrementalText
 
 
 def group_key(params: GenerationParams) -> tuple[float, float]:
@@ -65,17 +66,14 @@ class RowStreamer(BaseStreamer):
     """Decodes each row incrementally and hands new text to `on_piece(row, text)`.
 
     A row is finished at its first EOS or at its max tokens; later tokens of that row are the
-    padding `generate()` fills finished rows with and are ignored. Text is handed out when a
-    word is complete (as TextStreamer does), and the rest when the row finishes."""
+    padding `generate()` fills finished rows with and are ignored."""
 
     def __init__(self, tokenizer: Any, rows: int, max_tokens: list[int], eos_ids: list[int],
                  on_piece: Callable[[int, str], None]) -> None:
-        self.tokenizer = tokenizer
-        self.on_piece = on_piece
         self.max_tokens = max_tokens
         self.eos_ids = set(eos_ids)
-        self.tokens: list[list[int]] = [[] for _ in range(rows)]
-        self.sent: list[int] = [0] * rows  # characters of each row's text already handed out
+        self.texts = [IncrementalText(tokenizer, lambda piece, row=row: on_piece(row, piece))
+                      for row in range(rows)]
         self.finished = [False] * rows
         self.ended_by_eos = [False] * rows
         self.first_token_at: float | None = None
@@ -96,35 +94,21 @@ class RowStreamer(BaseStreamer):
                 self.ended_by_eos[row] = True
                 self._finish(row, now)
                 continue
-            self.tokens[row].append(token)
-            self._emit(row, final=False)
-            if len(self.tokens[row]) >= self.max_tokens[row]:
+            self.texts[row].add(token)
+            if len(self.texts[row].tokens) >= self.max_tokens[row]:
                 self._finish(row, now)
 
     def generated(self, row: int) -> int:
         """Tokens generated for `row`, its EOS included (as a single generate counts them)."""
-        return len(self.tokens[row]) + int(self.ended_by_eos[row])
+        return len(self.texts[row].tokens) + int(self.ended_by_eos[row])
 
     def end(self) -> None:
         now = time.perf_counter()
-        for row in range(len(self.tokens)):
+        for row in range(len(self.texts)):
             if not self.finished[row]:
                 self._finish(row, now)
 
     def _finish(self, row: int, now: float) -> None:
         self.finished[row] = True
         self.finished_at[row] = now
-        self._emit(row, final=True)
-
-    def _emit(self, row: int, final: bool) -> None:
-        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        if final:
-            end = len(text)
-        elif text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for its rest
-            return
-        else:
-            end = text.rfind(" ") + 1  # up to the last complete word
-        if end > self.sent[row]:
-            piece = text[self.sent[row]:end]
-            self.sent[row] = end
-            self.on_piece(row, piece)
+        self.texts[row].finish()

@@ -1,0 +1,279 @@
+"""The OpenVINO backend: a SmolVLM converted by `chronicon convert MODEL --to openvino`, on the CPU.
+
+Same prompt as the transformers backend (our processor: frames as ONE video with their
+timestamps), same streaming, min/max tokens and result fields. The three IR models
+(`export.py`) run as: vision encoder over all frames in one call -> image features put in
+place of the prompt's image tokens -> the stateful language model: one prefill call, then one
+call per token with only that token's embedding (the KV cache stays in the request's state).
+
+OpenVINO picks its execution precision: bf16 on CPUs with native bf16, so the text can differ
+from the transformers backend's after a few dozen tokens (the benchmark reports the token
+agreement). Run time needs the `openvino` wheel and our processor (transformers).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import openvino as ov
+
+from ...errors import BadParameter, ModelUnavailable
+from ...events import EventCallback, ignore_event
+from ...video.frames import Frame
+from ..backend import Backend, BackendInfo, GenerationParams, GenerationStats, check_request
+from ..tokens import IncrementalText, yes_no_token_ids
+from .export import FORMAT_VERSION, MANIFEST
+
+if TYPE_CHECKING:
+    from ...config import Settings
+
+WEIGHT_PREFERENCE = ("int8", "fp32")
+
+
+def converted_dir(settings: Settings, model: str, weights: str) -> Path:
+    """Where `chronicon convert` puts `model` converted with `weights` by default."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
+    return settings.data_dir / "models" / "openvino" / f"{slug}-{weights}"
+
+
+def find_converted(settings: Settings, model: str) -> Path | None:
+    """A directory holding `model` converted to OpenVINO: the model path itself, or the
+    default place of an int8, then an fp32 conversion."""
+    given = Path(model).expanduser()
+    if (given / MANIFEST).is_file():
+        return given
+    for weights in WEIGHT_PREFERENCE:
+        candidate = converted_dir(settings, model, weights)
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return None
+
+
+def convert(settings: Settings, model: str | None = None, weights: str = "fp32",
+            output: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Convert `model` (catalog name, hub id or directory; default the configured one) to
+    OpenVINO IR under `output` (default: where the backend looks for it); the directory and
+    its manifest. Needs torch + transformers (and NNCF for int8 weights)."""
+    from ..transformers.backend import TransformersBackend
+    from .export import WEIGHT_FORMATS, export_openvino
+
+    if weights not in WEIGHT_FORMATS:
+        raise BadParameter("weights", f"{weights!r} is not one of {', '.join(WEIGHT_FORMATS)}")
+    name = model or settings.model
+    source = TransformersBackend(model=name, device="cpu", offline=settings.hub_offline)
+    model_dir = source.fetch_model_dir()
+    target = output or converted_dir(settings, name, weights)
+    try:
+        manifest = export_openvino(model_dir, target, weights=weights,
+                                   model_id=source.info().model_id)
+    except RuntimeError as exc:  # NNCF missing, or a model the converter cannot trace
+        raise ModelUnavailable(f"cannot convert {name} to OpenVINO: "
+                               f"{str(exc).splitlines()[0]}") from None
+    return target, manifest
+
+
+class OpenVINOBackend(Backend):
+    """A converted model on the CPU through OpenVINO Runtime."""
+
+    name: ClassVar[str] = "openvino"
+    yes_probability_from_logits: ClassVar[bool] = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None,
+                      device: str | None = None, **_: Any) -> OpenVINOBackend:
+        name = model or settings.model
+        if (device or settings.device) not in ("auto", "cpu"):
+            raise BadParameter("device", "the openvino backend runs on the CPU "
+                                         "(use CHRONICON_BACKEND=transformers for a GPU)")
+        found = find_converted(settings, name)
+        if found is None:
+            raise ModelUnavailable(
+                f"no OpenVINO conversion of {name} found (looked in {name} and under "
+                f"{settings.data_dir / 'models' / 'openvino'}). Fix: run `chronicon convert "
+                f"{name} --to openvino` once, or set CHRONICON_BACKEND=transformers")
+        return cls(found, cache_dir=settings.data_dir / "cache" / "openvino")
+
+    def __init__(self, model_dir: Path, cache_dir: Path | None = None,
+                 threads: int | None = None, precision: str | None = None) -> None:
+        """`precision`: OpenVINO's INFERENCE_PRECISION_HINT ("f32" for outputs that match
+        the transformers backend in float32); None lets OpenVINO choose (bf16 where native)."""
+        self.model_dir = Path(model_dir)
+        try:
+            self.manifest = json.loads((self.model_dir / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(f"{self.model_dir} is not an OpenVINO conversion "
+                                   f"({type(exc).__name__}). Fix: chronicon convert MODEL "
+                                   "--to openvino") from None
+        if self.manifest.get("format") != FORMAT_VERSION:
+            raise ModelUnavailable(f"{self.model_dir} was converted by another version; "
+                                   "run `chronicon convert` again")
+        self.cache_dir = cache_dir
+        self.threads = threads
+        self.precision = precision
+        self._lock = threading.Lock()
+        self.loaded = False
+
+    def info(self) -> BackendInfo:
+        weights = self.manifest["weights"]
+        return BackendInfo(
+            model_id=self.manifest["model_id"], device="cpu", dtype="openvino-auto",
+            quantization="int8-weights" if weights == "int8" else "none",
+            quantization_reason=("int8 weight-only, from the conversion (--weights int8)"
+                                 if weights == "int8" else "converted with fp32 weights"),
+            backend=self.name)
+
+    def load(self) -> float:
+        with self._lock:
+            if self.loaded:
+                return 0.0
+            start = time.perf_counter()
+            from transformers import AutoProcessor
+
+            core = ov.Core()
+            config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = self.threads
+            if self.precision:
+                config["INFERENCE_PRECISION_HINT"] = self.precision
+            if self.cache_dir is not None:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                core.set_property({"CACHE_DIR": str(self.cache_dir)})
+            try:
+                self.vision = core.compile_model(self.model_dir / "vision.xml", "CPU", config)
+                self.embed = core.compile_model(self.model_dir / "embed.xml", "CPU", config)
+                language = core.compile_model(self.model_dir / "language.xml", "CPU", config)
+                self.processor = AutoProcessor.from_pretrained(self.model_dir)
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise ModelUnavailable(f"cannot load the OpenVINO model in {self.model_dir}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else exc}. "
+                                       "Fix: run `chronicon convert` again") from None
+            self.language = language.create_infer_request()
+            self.image_token_id = int(self.manifest["image_token_id"])
+            self.eos_ids = set(self.manifest["eos_token_ids"])
+            self.loaded = True
+            return time.perf_counter() - start
+
+    # ---- inference ----------------------------------------------------------------------------
+
+    def prepare_inputs(self, frames: list[Frame], prompt: str, video_fps: float | None = None,
+                       video_duration: float | None = None) -> dict[str, np.ndarray]:
+        """The transformers backend's prompt (frames as one video with real timestamps), as
+        numpy arrays."""
+        from ..transformers.backend import video_metadata
+
+        media = [{"type": "video"}] if frames else []
+        messages = [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        if not frames:
+            inputs = self.processor(text=text, return_tensors="np")
+        else:
+            images = [f.image.convert("RGB") for f in frames]
+            inputs = self.processor(text=text, videos=[images],
+                                    video_metadata=[video_metadata(frames, video_fps,
+                                                                   video_duration)],
+                                    do_sample_frames=False, return_tensors="pt")
+        return {k: np.asarray(v) for k, v in inputs.items()}
+
+    def _prompt_embeddings(self, inputs: dict[str, np.ndarray],
+                           stats: GenerationStats) -> np.ndarray:
+        ids = inputs["input_ids"].astype(np.int64)
+        embeds = np.array(self.embed(ids)[0], dtype=np.float32)
+        if "pixel_values" in inputs:
+            start = time.perf_counter()
+            pixels = inputs["pixel_values"][0].astype(np.float32)
+            mask = inputs.get("pixel_attention_mask")
+            patch = int(self.manifest["patch_size"])
+            if mask is None:
+                patches = np.ones((pixels.shape[0], pixels.shape[2] // patch,
+                                   pixels.shape[3] // patch), dtype=bool)
+            else:
+                m = mask[0].astype(bool)
+                n, h, w = m.shape
+                patches = m.reshape(n, h // patch, patch, w // patch, patch).any(axis=(2, 4))
+            features = np.asarray(self.vision([pixels, patches])[0])
+            embeds[0][ids[0] == self.image_token_id] = features.reshape(-1, embeds.shape[-1])
+            stats.extra["vision_s"] = time.perf_counter() - start
+        return embeds
+
+    def _step(self, embeds: np.ndarray, length: int, positions: np.ndarray) -> np.ndarray:
+        outputs = self.language.infer({
+            "inputs_embeds": embeds,
+            "attention_mask": np.ones((1, length), dtype=np.int64),
+            "position_ids": positions[None].astype(np.int64)})
+        return np.asarray(outputs["logits"])[0, -1]
+
+    def generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
+                 on_piece: Callable[[str], None], *, video_fps: float | None = None,
+                 video_duration: float | None = None,
+                 on_event: EventCallback = ignore_event) -> GenerationStats:
+        run = self.start_run(frames, prompt, on_event)
+        with self._lock:
+            with run.preprocessing():
+                inputs = self.prepare_inputs(frames, prompt, video_fps, video_duration)
+                run.prompt_tokens = int(inputs["input_ids"].shape[1])
+            text = IncrementalText(self.processor.tokenizer,
+                                   run.generating(on_piece, params.max_tokens))
+            rng = np.random.default_rng()
+            embeds = self._prompt_embeddings(inputs, run.stats)
+            length = embeds.shape[1]
+            self.language.reset_state()
+            prefill_start = time.perf_counter()
+            logits = self._step(embeds, length, np.arange(length))
+            run.first_token()
+            run.stats.extra["prefill_s"] = time.perf_counter() - prefill_start
+            generated = 0
+            while True:
+                token = _choose(logits, params, generated, self.eos_ids, rng)
+                generated += 1
+                if token in self.eos_ids:
+                    break
+                text.add(token)
+                if generated >= params.max_tokens:
+                    break
+                length += 1
+                step = np.asarray(self.embed(np.array([[token]], dtype=np.int64))[0])
+                logits = self._step(step, length, np.array([length - 1]))
+            text.finish()
+            return run.finish(generated)
+
+    def answer_yes_probability(self, frames: list[Frame], question: str) -> float | None:
+        check_request(frames, question)
+        self.load()
+        yes, no = yes_no_token_ids(self.processor.tokenizer)
+        if not yes or not no:
+            return None
+        with self._lock:
+            inputs = self.prepare_inputs(frames, question)
+            embeds = self._prompt_embeddings(inputs, GenerationStats())
+            self.language.reset_state()
+            probs = _softmax(self._step(embeds, embeds.shape[1], np.arange(embeds.shape[1])))
+        p_yes, p_no = float(probs[sorted(yes)].sum()), float(probs[sorted(no)].sum())
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _choose(logits: np.ndarray, params: GenerationParams, generated: int, eos: set[int],
+            rng: np.random.Generator) -> int:
+    """The next token: greedy, or temperature + top-p sampling; never EOS under min_tokens."""
+    logits = logits.astype(np.float32, copy=True)
+    if generated < params.min_tokens:
+        logits[list(eos)] = -np.inf
+    if params.greedy:
+        return int(np.argmax(logits))
+    probs = _softmax(logits / params.temperature)
+    order = np.argsort(-probs)
+    cumulative = np.cumsum(probs[order])
+    keep = order[: int(np.searchsorted(cumulative, params.top_p) + 1)]
+    return int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))

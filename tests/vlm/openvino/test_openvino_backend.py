@@ -1,0 +1,114 @@
+"""The OpenVINO backend on the tiny SmolVLM, converted by the real `chronicon convert` command.
+
+Skipped when the `openvino` wheel is not installed (`pip install 'chronicon[openvino]'`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+pytest.importorskip("openvino")
+
+from chronicon.analysis import AnalysisOptions, analyze  # noqa: E402
+from chronicon.cli import app  # noqa: E402
+from chronicon.config import Settings  # noqa: E402
+from chronicon.errors import ModelUnavailable  # noqa: E402
+from chronicon.events import Event, Stage, StageFinished  # noqa: E402
+from chronicon.video.frames import Frame  # noqa: E402
+from chronicon.vlm.backend import GenerationParams, create_backend  # noqa: E402
+from chronicon.vlm.openvino.backend import OpenVINOBackend  # noqa: E402
+from chronicon.vlm.transformers.backend import TransformersBackend  # noqa: E402
+from chronicon.vlm.transformers.placement import Machine  # noqa: E402
+from support.media import write_video  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the conversion traces three models (~30 s)
+PROMPT = "Describe the main events in this video."
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("ov") / "tiny-openvino"
+    result = CliRunner().invoke(app, ["convert", str(tiny_model_dir), "--to", "openvino",
+                                      "--output", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["output"] == str(target) and manifest["weights"] == "fp32"
+    return target
+
+
+@pytest.fixture(scope="module")
+def backends(converted: Path, tiny_model_dir: Path) -> Iterator[tuple[OpenVINOBackend,
+                                                                      TransformersBackend]]:
+    # Both in float32: with bf16 execution a random tiny model's near-tied logits flip.
+    ov_backend = OpenVINOBackend(converted, precision="f32")
+    fp32_cpu = Machine(cuda_device_count=0, cuda_bf16=False, mps_available=False,
+                       cpu_native_bf16=False, bitsandbytes_available=False)
+    tf_backend = TransformersBackend(model=str(tiny_model_dir), device="cpu", machine=fp32_cpu)
+    ov_backend.load()
+    tf_backend.load()
+    yield ov_backend, tf_backend
+
+
+def frames(n: int) -> list[Frame]:
+    return [Frame(index=i * 30, timestamp=float(i),
+                  image=Image.new("RGB", (64, 48), (i * 60, 90, 200))) for i in range(n)]
+
+
+def run(backend, frames_: list[Frame], params: GenerationParams) -> tuple[str, list[str], object]:
+    pieces: list[str] = []
+    stats = backend.generate(frames_, PROMPT, params, pieces.append, video_fps=30.0,
+                             video_duration=4.0)
+    return "".join(pieces), pieces, stats
+
+
+def test_same_prompt_and_text_as_transformers(backends) -> None:
+    ov_backend, tf_backend = backends
+    ov_text, ov_pieces, ov_stats = run(ov_backend, frames(3), GenerationParams(24, 24))
+    tf_text, _, tf_stats = run(tf_backend, frames(3), GenerationParams(24, 24))
+    assert ov_stats.prompt_tokens == tf_stats.prompt_tokens
+    assert ov_stats.generated_tokens == 24
+    assert ov_text == tf_text and len(ov_pieces) > 1  # the same text, streamed in pieces
+    assert 0 < ov_stats.time_to_first_token_s <= ov_stats.generate_s
+    assert {"vision_s", "prefill_s"} <= set(ov_stats.extra)
+
+
+def test_min_and_max_tokens_and_events(backends) -> None:
+    ov_backend, _ = backends
+    events: list[Event] = []
+    stats = ov_backend.generate(frames(2), PROMPT, GenerationParams(7, 7), lambda p: None,
+                                on_event=events.append)
+    assert stats.generated_tokens == 7
+    assert [e.stage for e in events if isinstance(e, StageFinished)] == [
+        Stage.PREPROCESS, Stage.GENERATE]
+    assert 1 <= run(ov_backend, frames(1), GenerationParams(5, 0))[2].generated_tokens <= 5
+    sampled = run(ov_backend, frames(2), GenerationParams(6, 6, temperature=0.8, top_p=0.9))
+    assert sampled[2].generated_tokens == 6
+
+
+def test_text_only_and_yes_probability(backends) -> None:
+    ov_backend, tf_backend = backends
+    assert ov_backend.generate_text("Summarise: a car stops.", GenerationParams(4, 4),
+                                    lambda p: None).generated_tokens == 4
+    p_ov = ov_backend.answer_yes_probability(frames(2), "Is there a car?")
+    p_tf = tf_backend.answer_yes_probability(frames(2), "Is there a car?")
+    assert p_ov is not None and p_ov == pytest.approx(p_tf, abs=0.02)
+
+
+def test_analyze_through_the_registry(converted: Path, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, backend="openvino", model=str(converted))
+    backend = create_backend(settings)
+    assert isinstance(backend, OpenVINOBackend)
+    clip = write_video(tmp_path / "clip.mp4", n_frames=30)
+    data = analyze(clip, AnalysisOptions(frames=3, max_tokens=8, min_tokens=8), backend).to_dict()
+    assert data["backend"] == "openvino" and data["device"] == "cpu"
+    assert data["tokens"]["generated"] == 8 and data["analysis"]
+
+
+def test_a_model_never_converted_says_how(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="chronicon convert 256m --to openvino"):
+        create_backend(Settings(data_dir=tmp_path, backend="openvino", model="256m"))
