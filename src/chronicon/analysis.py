@@ -109,7 +109,8 @@ class AnalysisResult:
             "min_tokens": o.min_tokens,
             "frames_requested": o.frames,
             "sampling": o.sampling,
-            "frames": [{"index": f.index, "timestamp": round(f.timestamp, 3)}
+            "frames": [{"index": f.index, "timestamp": round(f.timestamp, 3),
+                        **({"warnings": list(f.warnings)} if f.warnings else {})}
                        for f in self.frames],
             "dtype": self.backend.dtype,
             "quantization": {"used": self.backend.quantization,

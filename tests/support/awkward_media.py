@@ -63,3 +63,66 @@ def ffmpeg(*args: str) -> None:
     if exe is None:
         raise FileNotFoundError("ffmpeg is not installed")
     subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def has_encoder(name: str) -> bool:
+    """Whether the ffmpeg command line can encode with `name` (e.g. libsvtav1)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        return False
+    listing = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True,
+                             text=True, check=False).stdout
+    return any(line.split()[1:2] == [name] for line in listing.splitlines() if line.strip())
+
+
+def cut_with_stream_copy(source: Path, path: Path, start: float) -> Path:
+    """`ffmpeg -ss START -i source -c copy path`: the edit list hides the pre-roll packets."""
+    ffmpeg("-ss", str(start), "-i", str(source), "-c", "copy", str(path))
+    return path
+
+
+def cut_transport_stream(source: Path, path: Path, fraction: float) -> Path:
+    """Remux `source` to MPEG-TS and keep everything after `fraction` of its bytes, cut at a
+    188-byte packet boundary: a recording that starts in the middle of a group of pictures."""
+    whole = path.with_suffix(".whole.ts")
+    ffmpeg("-i", str(source), "-c", "copy", "-f", "mpegts", str(whole))
+    data = whole.read_bytes()
+    start = int(len(data) // 188 * fraction) * 188
+    path.write_bytes(data[start:])
+    whole.unlink()
+    return path
+
+
+def remux(source: Path, path: Path) -> Path:
+    ffmpeg("-i", str(source), "-c", "copy", str(path))
+    return path
+
+
+def with_duplicate_timestamps(source: Path, path: Path, fps: int = 30) -> Path:
+    """Re-encode with every two frames sharing one timestamp, as a broken muxer writes them
+    (ffmpeg then nudges the DTS and warns, exactly what such files hold)."""
+    ffmpeg("-i", str(source), "-vf", f"setpts='floor(N/2)/({fps}*TB)'",
+           "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def damage_packets(source: Path, path: Path, fraction: float, only: int | None = None,
+                   seed: int = 2) -> Path:
+    """Overwrite `fraction` of the file's bytes inside video packet payloads (headers left
+    intact, so the file still demuxes): the whole stream, or only packet number `only`."""
+    import random
+
+    import av
+
+    data = bytearray(source.read_bytes())
+    with av.open(str(source)) as container:
+        spans = [(p.pos + 8, p.pos + p.size) for p in container.demux(container.streams.video[0])
+                 if p.size > 16 and p.pos is not None and p.pos >= 0]
+    if only is not None:
+        spans = [spans[only]]
+    rng = random.Random(seed)
+    for _ in range(max(1, int(len(data) * fraction))):
+        start, end = rng.choice(spans)
+        data[rng.randrange(start, end)] = rng.randrange(256)
+    path.write_bytes(bytes(data))
+    return path

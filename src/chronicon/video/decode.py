@@ -1,21 +1,20 @@
-"""Exact frame access: a packet index of the video stream, and seek-and-decode-forward reads.
+"""Exact frame reads: seek to the keyframe before a target and decode forward to it.
 
-"Frame k" always means the k-th frame a full decode of the stream produces. A full decode emits
-frames in presentation order, so frame k is the frame whose presentation timestamp (PTS) is the
-k-th smallest PTS among the stream's packets. Building that list needs only demuxing (no
-decoding), and it handles B-frames (decode order != display order) and variable frame rates,
-where "index = time * fps" would be wrong.
+Which frame is "frame k" is settled by the frame index (`frame_index.FrameIndex`): the k-th
+frame a full decode yields. With "pts" positioning the reader decodes until the frame with
+PTS `pts[k]` comes out; with "count" positioning (packed B-frames, repeated timestamps) it
+counts the frames output after the keyframe it seeked to. Nearby targets in the same group of
+pictures share one decode run.
 
-To read frame k we seek to the keyframe at or before it and decode forward until a frame with
-exactly that PTS comes out; nearby targets in the same group of pictures share one decode run.
+Damaged data is decoded as a player would: a packet that fails to decode is skipped, and the
+frames decoded after it (until the next keyframe decodes cleanly) carry a warning, because
+they may show smeared blocks; a target frame that cannot be decoded at all is replaced by the
+next frame that can, with a warning that says so.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -23,138 +22,57 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptVideo
+from .frame_index import FrameIndex, PacketKey
 
 # How many earlier keyframes we try when a seek lands after its target before decoding the
 # stream from its very start (a seek can overshoot when a container indexes DTS, not PTS).
 _SEEK_RETRIES = 2
 
-
-@dataclass(frozen=True)
-class FrameIndex:
-    """Every video frame of a stream in display order, from one demux pass (no decoding).
-
-    Arrays are indexed by frame number k: `pts[k]` (stream time base, strictly increasing),
-    `keyframe[k]` (the packet is a random-access point), `size[k]` (packet bytes, a cheap
-    measure of how much changed since the reference frames). `origin` is the PTS of frame 0;
-    timestamps are seconds from it.
-    """
-
-    pts: np.ndarray
-    keyframe: np.ndarray
-    size: np.ndarray
-    time_base: Fraction
-    origin: int
-    read_error: str | None = None  # why demuxing stopped early, if it did
-    end_time: float = 0.0  # seconds: the end of the last packet read, over all scanned streams
-
-    def __len__(self) -> int:
-        return int(self.pts.shape[0])
-
-    def timestamp(self, k: int) -> float:
-        return float((int(self.pts[k]) - self.origin) * self.time_base)
-
-    @functools.cached_property
-    def timestamps(self) -> np.ndarray:
-        """Every frame's timestamp in seconds (float64), ascending."""
-        return (self.pts - self.origin).astype(np.float64) * float(self.time_base)
-
-    def index_at(self, pts: int) -> int | None:
-        """The frame number whose PTS is exactly `pts`, or None."""
-        k = int(np.searchsorted(self.pts, pts))
-        return k if k < len(self) and int(self.pts[k]) == pts else None
-
-    def keyframe_before(self, k: int) -> int:
-        """The last keyframe at or before frame k (0 when none is flagged)."""
-        keys = self._keyframe_numbers
-        pos = int(np.searchsorted(keys, k, side="right")) - 1
-        return int(keys[pos]) if pos >= 0 else 0
-
-    @functools.cached_property
-    def _keyframe_numbers(self) -> np.ndarray:
-        return np.flatnonzero(self.keyframe)
-
-    @property
-    def intra_only(self) -> bool:
-        """Every frame is a keyframe (MJPEG, ProRes, all-intra H.264): each decodes alone."""
-        return bool(len(self) and self.keyframe.all())
-
-
-def scan_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 audio: av.audio.stream.AudioStream | None = None) -> FrameIndex:
-    """Demux the whole stream once and index its frames (see `FrameIndex`).
-
-    Packets without any timestamp are rare (raw elementary streams); they get the timestamp
-    after the previous one so they still count as frames. With `audio`, its packets are read
-    too (not indexed) so `end_time` tells how far the whole file could be read.
-    """
-    pts: list[int] = []
-    key: list[bool] = []
-    size: list[int] = []
-    error = None
-    end_time = 0.0
-    streams = [stream] if audio is None else [stream, audio]
-    try:
-        for packet in container.demux(streams):
-            if packet.size == 0 or packet.is_discard:
-                continue  # flush packets carry no frame; discarded ones are never shown
-            end_time = max(end_time, _packet_end(packet))
-            if packet.stream.type != "video":
-                continue
-            ts = packet.pts if packet.pts is not None else packet.dts
-            if ts is None:
-                ts = pts[-1] + 1 if pts else 0
-            pts.append(ts)
-            key.append(packet.is_keyframe)
-            size.append(packet.size)
-    except av.FFmpegError as exc:
-        error = str(exc)
-    order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
-    sorted_pts = np.asarray(pts, dtype=np.int64)[order]
-    if len(sorted_pts) > 1 and not (np.diff(sorted_pts) > 0).all():
-        # Duplicate PTS (a broken muxer): keep the first of each so indices stay unique.
-        keep = np.concatenate(([True], np.diff(sorted_pts) > 0))
-        order, sorted_pts = order[keep], sorted_pts[keep]
-    return FrameIndex(
-        pts=sorted_pts,
-        keyframe=np.asarray(key, dtype=bool)[order],
-        size=np.asarray(size, dtype=np.int64)[order],
-        time_base=stream.time_base or Fraction(1, 1),
-        origin=int(sorted_pts[0]) if len(sorted_pts) else 0,
-        read_error=error,
-        end_time=end_time,
-    )
-
-
-def _packet_end(packet: av.Packet) -> float:
-    ts = packet.pts if packet.pts is not None else packet.dts
-    if ts is None or packet.time_base is None:
-        return 0.0
-    return float((ts + (packet.duration or 0)) * packet.time_base)
+# Decoders that drop a non-reference frame under `skip_frame = "NONREF"` and still decode every
+# frame after it exactly (proven against a full decode in tests/video/test_video_real_world.py).
+# libdav1d (AV1) is not one: with NONREF the target frame never comes out; mpeg4 and VP8/VP9
+# gain nothing (few or no non-reference frames). Everything else decodes every frame.
+SKIP_NONREF_CODECS = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video"})
 
 
 def open_video(path: Path) -> av.container.InputContainer:
     return av.open(str(path), mode="r")
 
 
+def packet_key(packet: av.Packet) -> PacketKey:
+    """How the frame index names a packet: (dts, pts), pts falling back to dts."""
+    return packet.dts, (packet.pts if packet.pts is not None else packet.dts)
+
+
+class _LostPosition(Exception):
+    """A seek landed on a packet the index does not know as a keyframe."""
+
+
 class ExactFrameReader:
     """Reads exact frames of one video stream by number; keep it open for several reads.
 
-    `read(targets)` yields `(k, frame)` for each distinct k in ascending order. The decoder
-    state is reused between targets: after frame k, a later target whose keyframe we have
-    already passed is reached by decoding on, not by seeking again.
+    `read(targets)` yields `(k, frame)` for each distinct k in ascending order; afterwards
+    `warnings[k]` says why frame k may be wrong (damaged data), for the frames that may be.
+    The decoder state is reused between targets: after frame k, a later target whose keyframe
+    we have already passed is reached by decoding on, not by seeking again.
     """
 
     def __init__(self, path: Path, index: FrameIndex, threads: bool = True):
         self.path = Path(path)
         self.index = index
+        self.warnings: dict[int, str] = {}
         self._container = open_video(self.path)
         self._stream = self._container.streams.video[0]
         if threads:
             # Frame+slice threading: decoding forward through a GOP is the cost we pay.
             self._stream.thread_type = "AUTO"
-        self._frames: Iterator[av.VideoFrame] | None = None
+        self._skip_nonref = (index.positioning == "pts"
+                             and self._stream.codec_context.name in SKIP_NONREF_CODECS)
+        self._frames: Iterator | None = None
         self._last = -1  # frame number of the last frame the current decode run produced
         self._want: int | None = None  # PTS being decoded towards (None: decode everything)
+        self._damage: str | None = None  # the damaged packet the current frames follow
+        self._run_damage: str | None = None  # the last damaged packet since the last seek
 
     def __enter__(self) -> ExactFrameReader:
         return self
@@ -169,7 +87,10 @@ class ExactFrameReader:
         for k in sorted(set(int(t) for t in targets)):
             if not 0 <= k < len(self.index):
                 raise IndexError(f"frame {k} outside 0..{len(self.index) - 1}")
-            yield k, self._read_one(k)
+            if self.index.positioning == "count":
+                yield k, self._read_counted(k)
+            else:
+                yield k, self._read_by_pts(k)
 
     def keyframes(self, only: set[int] | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
         """Decode only the keyframes (those in `only`, if given), in order, in one pass.
@@ -179,29 +100,59 @@ class ExactFrameReader:
         decoder's own `skip_frame = "NONKEY"`, where frame threads wait on packets they drop.
         """
         self._want = None
-        self._seek_to(0)
+        self._seek_to(0, from_start=True)
+        fed: list[int] = []  # frame numbers of the packets sent, in order ("count")
         try:
             for packet in self._container.demux(self._stream):
-                if packet.size and not (packet.is_keyframe and self._wanted(packet, only)):
+                k = self._keyframe_number(packet) if packet.size else None
+                if packet.size and (k is None or (only is not None and k not in only)):
                     continue  # the empty packet at the end still goes in: it flushes
-                for frame in self._stream.decode(packet):
-                    k = self.index.index_at(frame.pts) if frame.pts is not None else None
-                    if k is not None:
-                        yield k, frame
-        except av.FFmpegError as exc:
-            raise CorruptVideo(f"{self.path.name}: decoding keyframes failed ({exc})") from None
+                if k is not None:
+                    fed.append(k)
+                for frame in self._decode_packet(packet):
+                    if self.index.positioning == "count":
+                        yield fed.pop(0), frame
+                        continue
+                    position = self.index.index_at(frame.pts) if frame.pts is not None else None
+                    if position is not None:
+                        yield position, frame
         finally:
             # The decoder saw a broken sequence: the next read must start from a fresh seek.
             self._frames = None
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _wanted(self, packet: av.Packet, only: set[int] | None) -> bool:
-        if only is None:
-            return True
-        return packet.pts is not None and self.index.index_at(packet.pts) in only
+    def _keyframe_number(self, packet: av.Packet) -> int | None:
+        if not packet.is_keyframe:
+            return None
+        if self.index.positioning == "count":
+            return self.index.key_packets.get(packet_key(packet))
+        k = self.index.index_at(packet.pts) if packet.pts is not None else None
+        return k if k is not None and self.index.keyframe[k] else None
 
-    def _read_one(self, k: int) -> av.VideoFrame:
+    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """Decode one packet as a player would: damaged data is skipped, not fatal."""
+        try:
+            frames = self._stream.decode(packet)
+        except av.error.DecoderNotFoundError:
+            raise
+        except av.FFmpegError as exc:
+            at = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+            self._damage = self._run_damage = f"damaged data at {at:.3f} s ({_reason(exc)})"
+            return []
+        if packet.is_keyframe and packet.size:
+            self._damage = None
+        return frames
+
+    def _note(self, k: int, frame: av.VideoFrame) -> None:
+        if self._damage:
+            self.warnings[k] = (f"decoded after {self._damage}: may show smeared blocks")
+        elif frame.is_corrupt:
+            self.warnings[k] = "the decoder flagged this frame as corrupt"
+
+    # "pts" positioning -----------------------------------------------------------------------
+
+    def _read_by_pts(self, k: int) -> av.VideoFrame:
         start = self.index.keyframe_before(k)
         if self._frames is None or k <= self._last or start > self._last:
             self._seek_to(start)
@@ -223,13 +174,14 @@ class ExactFrameReader:
     def _seek_to(self, k: int, from_start: bool = False) -> None:
         # Seeking lands on the keyframe at or before the requested PTS; frames before the
         # target are decoded and dropped by `_decode_until`.
-        target = int(self.index.pts[k]) if len(self.index) else 0
         if from_start or k == 0:
             self._container.seek(0, backward=True, any_frame=False)
         else:
+            target = int(self.index.pts[k])
             self._container.seek(target, backward=True, any_frame=False, stream=self._stream)
         self._frames = None
         self._last = -1
+        self._damage = self._run_damage = None
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         if self._frames is None:
@@ -239,33 +191,89 @@ class ExactFrameReader:
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         context = self._stream.codec_context
         for packet in self._container.demux(self._stream):
-            if self._want is not None:
+            if self._want is not None and self._skip_nonref:
                 # A frame shown before the target that no other frame refers to is needed
                 # neither for output nor as a reference: let the decoder skip it (B-frames).
                 early = packet.pts is not None and packet.pts < self._want
                 context.skip_frame = "NONREF" if early else "DEFAULT"
-            yield from self._stream.decode(packet)
+            yield from self._decode_packet(packet)
 
     def _decode_until(self, k: int) -> av.VideoFrame | None:
         want = self._want = int(self.index.pts[k])
-        frames = self._decoded()
-        try:
-            for frame in frames:
-                if frame.pts is None:
-                    continue
-                position = self.index.index_at(frame.pts)
-                if position is not None:
-                    self._last = position
-                if frame.pts == want:
+        for frame in self._decoded():
+            if frame.pts is None:
+                continue
+            position = self.index.index_at(frame.pts)
+            if position is not None:
+                self._last = position
+            if frame.pts == want:
+                self._note(k, frame)
+                return frame
+            if frame.pts > want:
+                self._frames = None
+                if self._run_damage:  # frame k itself could not be decoded: show the next one
+                    self.warnings[k] = (f"frame {k} cannot be decoded ({self._run_damage}); "
+                                        f"the next decodable frame is shown")
                     return frame
-                if frame.pts > want:
-                    self._frames = None
-                    return None
-        except av.FFmpegError as exc:
-            raise CorruptVideo(f"{self.path.name}: decoding failed near "
-                               f"{self.index.timestamp(k):.3f} s ({exc})") from None
+                return None
         self._frames = None
         return None
+
+    # "count" positioning ---------------------------------------------------------------------
+
+    def _read_counted(self, k: int) -> av.VideoFrame:
+        start = self.index.keyframe_before(k)
+        if self._frames is None or k <= self._last or start > self._last + 1:
+            self._frames = self._counted_run(start)
+        try:
+            return self._count_to(k)
+        except _LostPosition:
+            self._frames = self._counted_run(0, from_start=True)
+            return self._count_to(k)
+
+    def _count_to(self, k: int) -> av.VideoFrame:
+        assert self._frames is not None
+        for position, frame in self._frames:
+            self._last = position
+            if position == k:
+                self._note(k, frame)
+                return frame
+            if position > k:
+                raise _LostPosition
+        self._frames = None
+        raise CorruptVideo(f"{self.path.name}: frame {k} (at {self.index.timestamp(k):.3f} s)"
+                           " cannot be decoded; the file is damaged from there on")
+
+    def _counted_run(self, start: int, from_start: bool = False
+                     ) -> Iterator[tuple[int, av.VideoFrame]]:
+        self._stream.codec_context.skip_frame = "DEFAULT"
+        key = self.index.packet_of_keyframe.get(start)
+        if from_start or start == 0 or key is None:
+            self._container.seek(0, backward=True, any_frame=False)
+            from_start = True
+        else:
+            dts, pts = key
+            self._container.seek(dts if dts is not None else pts, backward=True,
+                                 any_frame=False, stream=self._stream)
+        self._last = -1
+        self._damage = self._run_damage = None
+        return self._count_frames(0 if from_start else None)
+
+    def _count_frames(self, position: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
+        for packet in self._container.demux(self._stream):
+            if position is None and packet.size:
+                position = self.index.key_packets.get(packet_key(packet))
+                if position is None:
+                    raise _LostPosition
+            for frame in self._decode_packet(packet):
+                assert position is not None
+                yield position, frame
+                position += 1
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).split(":")[0].strip().rstrip(".").lower()
 
 
 def display_size(width: int, height: int, rotation: int, resize: int) -> tuple[int, int]:

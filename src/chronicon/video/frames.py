@@ -18,12 +18,14 @@ class Frame:
 
     `index` is the frame's position in a full decode of the video (0-based), `timestamp` its
     presentation time in seconds from the start of the stream, `image` an RGB PIL image already
-    rotated upright and resized (longest edge = the requested resize).
+    rotated upright and resized (longest edge = the requested resize). `warnings` say why the
+    image may be wrong (it was decoded after damaged data), empty for a sound frame.
     """
 
     index: int
     timestamp: float
     image: Image.Image
+    warnings: tuple[str, ...] = ()
 
 
 def save_frames(frames: list[Frame], directory: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import ExactFrameReader, FrameIndex, thumbnail
+from .decode import ExactFrameReader, thumbnail
+from .frame_index import FrameIndex
 
 # Pixel probes for intra-only streams: enough to place motion within ~0.3 % of the clip.
 MAX_PIXEL_PROBES = 300

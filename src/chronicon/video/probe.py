@@ -1,7 +1,7 @@
 """What a video file holds, read with PyAV: `probe(path) -> VideoInfo`.
 
-Probing demuxes the whole video stream once (no decoding, see `decode.scan_packets`) and
-decodes its first frame, so the frame count is the count a full decode gives even where the
+Probing demuxes the whole video stream once and decodes about one group of pictures (see
+`frame_index`), so the frame count is the count a full decode gives even where the
 header is silent or wrong (WebM/MKV headers often say 0), and every way a file can be unusable
 surfaces here as one specific error from `chronicon.errors`. The packet index is cached per
 file version, so the sampler that follows reuses it instead of demuxing again.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from ..errors import (
     UnsupportedCodec,
     VideoNotFound,
 )
-from .decode import FrameIndex, open_video, scan_packets
+from .decode import open_video
+from .frame_index import FrameIndex, build_index, calibrate, scan_packets
 
 # Leading bytes of the containers we accept: a file that starts like one of these but does not
 # open is a damaged video (CorruptVideo), anything else is not a video at all (NotAVideo).
@@ -124,7 +126,10 @@ def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
     # size and mtime are part of the key so a rewritten file is indexed again.
     with open_video(Path(path)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
-        return scan_packets(container, container.streams.video[0], audio)
+        stream = container.streams.video[0]
+        packets = scan_packets(container, stream, audio)
+        time_base = stream.time_base or Fraction(1, 1)
+    return build_index(packets, calibrate(Path(path)), time_base)
 
 
 def check_pixel_budget(path: Path, width: int, height: int, max_pixels: int | None) -> None:
@@ -222,7 +227,7 @@ def _video_info(path: Path, index: FrameIndex, rotation: int) -> VideoInfo:
             raise EmptyVideo(f"{path.name}: the video stream holds no frames")
         fps, variable = _frame_rate(index, stream)
         duration = _duration(index, fps)
-        _check_complete(path, container, index, duration)
+        warnings = [*index.notes, *_check_complete(path, container, index, duration)]
         header = int(stream.frames or 0)
         ctx = stream.codec_context
         return VideoInfo(
@@ -241,6 +246,7 @@ def _video_info(path: Path, index: FrameIndex, rotation: int) -> VideoInfo:
             bit_rate=(container.bit_rate or None),
             pix_fmt=ctx.pix_fmt or "",
             keyframes=int(index.keyframe.sum()),
+            warnings=warnings,
         )
 
 
@@ -266,18 +272,29 @@ def _duration(index: FrameIndex, fps: float) -> float:
 
 
 def _check_complete(path: Path, container: av.container.InputContainer, index: FrameIndex,
-                    duration: float) -> None:
-    """A truncated file demuxes cleanly up to the cut: compare with what the header promises."""
+                    duration: float) -> list[str]:
+    """A truncated file demuxes cleanly up to the cut: compare how far the packets reach with
+    the duration the header promises. A frame count that disagrees with the packets while the
+    packets reach the end is normal in the wild (dropped frames, edit lists): a warning."""
     read = f"readable up to {duration:.2f} s ({len(index)} frames)"
     if index.read_error:
         raise CorruptVideo(f"{path.name}: damaged, reading stopped at {duration:.2f} s "
                            f"({len(index)} frames): {index.read_error}")
     header_frames = int(container.streams.video[0].frames or 0)
-    if header_frames > len(index):
-        raise CorruptVideo(f"{path.name}: truncated, {read}; the header lists "
-                           f"{header_frames} frames")
     if container.duration:
         promised = (container.duration + (container.start_time or 0)) / 1e6
         # Half a second of slack plus 10 %: audio priming and rounding, never a real cut.
         if index.end_time < 0.9 * promised - 0.5:
             raise CorruptVideo(f"{path.name}: truncated, {read} of {promised:.2f} s")
+    if header_frames <= len(index):
+        return []
+    # More frames in the header than packets: dropped frames (the packets still reach the end
+    # of the time the header's count spans) or a cut (they stop short of it).
+    rate = container.streams.video[0].average_rate
+    spanned = header_frames / float(rate) if rate else float("inf")
+    if index.end_time < 0.9 * spanned - 0.5:
+        raise CorruptVideo(f"{path.name}: truncated, {read}; the header lists "
+                           f"{header_frames} frames")
+    if any("edit list" in note for note in index.notes):
+        return []  # the hidden pre-roll packets are the difference, already noted
+    return [f"the header lists {header_frames} frames, {len(index)} present"]

@@ -66,9 +66,11 @@ def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) ->
     """The exact frames `indices` of the video, resized and upright, sorted by index."""
     index = frame_index(path)
     with ExactFrameReader(path, index) as reader:
-        return [Frame(index=k, timestamp=round(index.timestamp(k), 6),
-                      image=to_rgb_image(frame, info.rotation, resize))
-                for k, frame in reader.read(indices)]
+        frames = [(k, to_rgb_image(frame, info.rotation, resize))
+                  for k, frame in reader.read(indices)]
+        return [Frame(index=k, timestamp=round(index.timestamp(k), 6), image=image,
+                      warnings=(reader.warnings[k],) if k in reader.warnings else ())
+                for k, image in frames]
 
 
 def _shift(picks: list[int], offset: int) -> list[int]:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import ExactFrameReader, FrameIndex, colour_thumbnail
+from .decode import ExactFrameReader, colour_thumbnail
+from .frame_index import FrameIndex
 from .probe import VideoInfo, frame_index
 
 # Half the L1 distance of normalised 16-bin-per-channel histograms, averaged over R, G, B:
