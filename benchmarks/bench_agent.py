@@ -1,8 +1,10 @@
 """decide() speed and quality with the default rules, against the old substring rule.
 
-    python benchmarks/bench_agent.py [--corpus FILE.jsonl] [--repeat N]
+    python benchmarks/bench_agent.py [--corpus FILE.jsonl ...] [--repeat N]
 
-Prints a table and writes benchmarks/results/agent.json. Latency is per description, measured
+Prints a table and writes benchmarks/results/agent.json. Quality (F1 per label) is reported per
+corpus (default: both shared dev corpora and tests/agent/data/hard_cases.jsonl); timing runs
+over all their descriptions together. Latency is per description, measured
 after the embedding model is loaded (its load time is reported on its own line). The baseline
 is the long-standing rule: lower-cased substring search for the keyword lists, in the same run.
 The target is < 50 ms per description.
@@ -23,7 +25,9 @@ from chronicon.agent.decide import evaluate
 from chronicon.agent.rules import RuleSet, load_rules
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_CORPUS = Path("/work/shared/data/agent_dev_corpus.jsonl")
+DEFAULT_CORPORA = [Path("/work/shared/data/agent_dev_corpus.jsonl"),
+                   Path("/work/shared/data/agent_dev_corpus_2.jsonl"),
+                   ROOT.parent / "tests" / "agent" / "data" / "hard_cases.jsonl"]
 
 # The long-standing defaults, matched the long-standing way (substrings of the lower-cased text).
 TRAIN_KEYWORDS = ["train", "rail", "railway", "metro", "locomotive", "db", "Deutsche", "Bahn"]
@@ -82,10 +86,12 @@ def keywords_only(rules: RuleSet) -> RuleSet:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, action="append",
+                        help="a labelled JSON Lines corpus (repeatable)")
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    records = read_corpus(args.corpus)
+    corpora = {path: read_corpus(path) for path in args.corpus or DEFAULT_CORPORA}
+    records = [r for found in corpora.values() for r in found]
     texts = [r["analysis"] for r in records]
     rules = load_rules(None)
 
@@ -114,7 +120,8 @@ def main() -> None:
     }
     baseline_ms = rows["substring (baseline)"][0]["mean_ms"]
     print(f"embedding model load (import + load, once per process): {load_s:.2f} s")
-    print(f"corpus: {args.corpus} ({len(texts)} descriptions x {args.repeat})\n")
+    print(f"corpora: {', '.join(str(p) for p in corpora)} ({len(texts)} descriptions x "
+          f"{args.repeat})\n")
     header = (f"{'matcher':28} {'mean ms':>9} {'p95 ms':>9} {'max ms':>9} {'cpu ms':>8} "
               f"{'x baseline':>11} "
               f"{'F1 train':>9} {'F1 db':>7}")
@@ -126,6 +133,14 @@ def main() -> None:
               f"{timing['max_ms']:9.3f} {timing['cpu_ms']:8.3f} {ratio:11.0f} "
               f"{quality['train']['f1']:9.3f} "
               f"{quality['database']['f1']:7.3f}")
+    per_corpus = {str(path): {"substring (baseline)": f1_table(found, substring_labels),
+                              "default rules (+ meaning)": backtest(rules, found).to_dict()}
+                  for path, found in corpora.items()}
+    print(f"\n{'F1 per corpus':52} {'train':>7} {'database':>9}")
+    for path, tables in per_corpus.items():
+        for name, quality in tables.items():
+            print(f"{Path(path).name[:24]:24} {name:27} {quality['train']['f1']:7.3f} "
+                  f"{quality['database']['f1']:9.3f}")
     print(f"\n4-sentence descriptions ({len(long_texts)} x {args.repeat}):")
     for name, timing in long_timing.items():
         print(f"{name:28} {timing['mean_ms']:9.3f} {timing['p95_ms']:9.3f} "
@@ -140,7 +155,8 @@ def main() -> None:
 
     result = {
         "benchmark": "agent.decide",
-        "corpus": str(args.corpus), "descriptions": len(texts), "repeat": args.repeat,
+        "corpora": [str(p) for p in corpora], "descriptions": len(texts),
+        "repeat": args.repeat, "f1_per_corpus": per_corpus,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_average_1m": round(os.getloadavg()[0], 2),
                     "processor": platform.processor() or platform.machine()},

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 
 from chronicon.agent.backtest import backtest, read_corpus
-from chronicon.agent.decide import decide
+from chronicon.agent.decide import decide, evaluate
 from chronicon.agent.rules import RuleSet, parse_rules
 from chronicon.errors import BadInput, ModelUnavailable
 
 CORPUS = Path("/work/shared/data/agent_dev_corpus.jsonl")
+CORPUS_2 = Path("/work/shared/data/agent_dev_corpus_2.jsonl")
+# Hard cases written for issue 10 before the matching was changed (other senses, look-alikes,
+# negated statements, paraphrases without keywords); not used to choose rule content.
+HARD_CASES = Path(__file__).parent / "data" / "hard_cases.jsonl"
 
 
 @pytest.mark.parametrize("text", [
@@ -107,11 +111,73 @@ def test_empty_text_decides_none(default_rules: RuleSet) -> None:
     assert decide("", default_rules).label == "none"
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="the shared dev corpus is not on this machine")
-def test_default_rules_on_the_dev_corpus(default_rules: RuleSet) -> None:
-    report = backtest(default_rules, read_corpus(CORPUS))
+@pytest.mark.parametrize("corpus", [CORPUS, CORPUS_2, HARD_CASES], ids=lambda p: p.stem)
+def test_default_rules_on_the_labelled_corpora(corpus: Path, default_rules: RuleSet) -> None:
+    if not corpus.exists():
+        pytest.skip(f"{corpus} is not on this machine")
+    report = backtest(default_rules, read_corpus(corpus))
     scores = report.to_dict()
     assert scores["train"]["f1"] >= 0.95 and scores["database"]["f1"] >= 0.95, report.details()
+
+
+@pytest.mark.parametrize("text", [
+    "There is no train at the platform and the rails are empty.",
+    "No tram runs today; the tracks in the street are covered with snow.",
+    "The video shows an empty station at night. No trains arrive.",
+])
+def test_negation_reaches_related_words_and_meaning(text: str, default_rules: RuleSet) -> None:
+    decision = decide(text, default_rules)
+    assert decision.label == "none", decision.reason
+
+
+def test_a_contrast_word_starts_a_new_statement(default_rules: RuleSet) -> None:
+    decision = decide("There are no trains today, but a tram arrives.", default_rules)
+    assert decision.label == "train" and decision.matches[0].terms == ["tram"]
+
+
+@pytest.mark.parametrize("text", [
+    "A truck carries shipping containers along the highway.",
+    "A container ship is loaded by large cranes at the port.",
+    "Workers load crates onto a conveyor belt in a factory.",
+])
+def test_look_alikes_are_closer_to_counter_examples(text: str, default_rules: RuleSet) -> None:
+    decision = decide(text, default_rules)
+    assert decision.label == "none", decision.reason
+    train = next(m for m in evaluate(text, default_rules) if m.rule == "train")
+    # Close to an example, closer to a look-alike.
+    assert train.similarity > 0.5 and train.margin < 0
+
+
+def test_meaning_is_a_margin_not_an_absolute_cosine() -> None:
+    rules = parse_rules("rules:\n  - name: train\n    examples: [a freight train hauling "
+                        "containers]\n    counter_examples: [a truck carries containers on a "
+                        "road]\n")
+    truck = evaluate("A lorry with containers drives on the motorway.", rules)[0]
+    assert truck.margin is not None and truck.margin < 0 and not truck.fired
+    wagons = evaluate("A long freight train with containers crosses a bridge.", rules)[0]
+    assert wagons.margin > 0.1 and wagons.fired
+
+
+@pytest.mark.parametrize("text", [
+    "The instructor trains new staff in a classroom with a whiteboard.",
+    "A coach explains the drills while the team trains on a muddy pitch.",
+    "She wants to train her dog to fetch.",
+    "A woman in a long wedding dress walks down the aisle; the train of her dress trails behind.",
+    "He lost his train of thought.",
+])
+def test_other_senses_of_a_keyword_are_no_train(text: str, default_rules: RuleSet) -> None:
+    decision = decide(text, default_rules)
+    assert decision.label == "none", decision.reason
+
+
+def test_verb_uses_are_reported_and_nouns_still_count(default_rules: RuleSet) -> None:
+    verb = next(m for m in evaluate("The instructor trains new staff.", default_rules)
+                if m.rule == "train")
+    assert verb.other_senses == ["trains"] and verb.terms == []
+    assert decide("Passengers step off the trains onto the platform.", default_rules).label \
+        == "train"
+    assert decide("A train of freight wagons crosses the bridge.", default_rules).label \
+        == "train"
 
 
 def test_backtest_counts_and_lists_misclassified() -> None:

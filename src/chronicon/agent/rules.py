@@ -12,6 +12,7 @@ A rules file is YAML (see README, section "agent", and the packaged `default_rul
         counter_examples: ["a bus at a bus stop"]  # look-alikes: a sentence closer to one of
                                   # these than to every example gives no meaning evidence
         exclude: ['\\d+\\s*dB\\b']  # spans where keyword/regex hits do not count
+        also_verbs: [train]       # keywords that are also verbs: "trains new staff" is no train
         threshold: 0.5            # the rule fires when its score reaches this
         actions: [email, log]     # channel names: email | webhook | log (see agent/channels/)
         cooldown: 5m              # seconds, or 30s / 5m / 2h / 1d
@@ -77,12 +78,15 @@ class Rule(BaseModel):
     examples: list[str] = Field(default_factory=list)
     counter_examples: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    also_verbs: list[str] = Field(default_factory=list)
     keyword_weight: float = Field(default=0.75, gt=0, le=1)
     weak_keyword_weight: float = Field(default=0.4, gt=0, le=1)
     regex_weight: float = Field(default=0.75, gt=0, le=1)
     example_weight: float = Field(default=0.9, gt=0, le=1)
     min_similarity: float = Field(default=0.2, ge=-1, lt=1)
     full_similarity: float = Field(default=0.65, gt=-1, le=1)
+    min_margin: float = Field(default=0.0, ge=-1, lt=1)
+    full_margin: float = Field(default=0.1, gt=-1, le=1)
     threshold: float = Field(default=0.5, gt=0, le=1)
     actions: list[str] = Field(default_factory=lambda: ["log"])
     cooldown: float = 0.0
@@ -91,6 +95,7 @@ class Rule(BaseModel):
     _weak_terms: list[Term] = PrivateAttr(default_factory=list)
     _patterns: list[Pattern] = PrivateAttr(default_factory=list)
     _excludes: list[Pattern] = PrivateAttr(default_factory=list)
+    _verbs: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("keywords", "weak_keywords", "examples", "counter_examples")
     @classmethod
@@ -139,6 +144,8 @@ class Rule(BaseModel):
             raise ValueError("counter_examples need examples to compare with")
         if self.full_similarity <= self.min_similarity:
             raise ValueError("full_similarity must be above min_similarity")
+        if self.full_margin <= self.min_margin:
+            raise ValueError("full_margin must be above min_margin")
         if not self.label:
             object.__setattr__(self, "label", self.name)
         return self
@@ -148,6 +155,7 @@ class Rule(BaseModel):
         self._weak_terms = [Term.parse(k) for k in self.weak_keywords]
         self._patterns = [compile_pattern(p) for p in self.regex]
         self._excludes = [compile_pattern(p) for p in self.exclude]
+        self._verbs = frozenset(w for v in self.also_verbs for w in Term.parse(v).words)
 
     @property
     def terms(self) -> list[Term]:
@@ -165,11 +173,23 @@ class Rule(BaseModel):
     def excludes(self) -> list[Pattern]:
         return self._excludes
 
-    def semantic_strength(self, similarity: float) -> float:
-        """Cosine similarity mapped linearly: `min_similarity` counts 0, `full_similarity` and
-        above count `example_weight` (a paraphrase is never quite proof)."""
-        span = self.full_similarity - self.min_similarity
-        return self.example_weight * min(1.0, max(0.0, (similarity - self.min_similarity) / span))
+    @property
+    def verbs(self) -> frozenset[str]:
+        """The words of `also_verbs`, normalised like tokens."""
+        return self._verbs
+
+    def semantic_strength(self, similarity: float, margin: float) -> float:
+        """Meaning evidence of one sentence: `example_weight` (a paraphrase is never quite
+        proof) times the smaller of two parts, each mapped linearly to 0..1: the cosine to the
+        closest example (`min_similarity` .. `full_similarity`), and its margin over the
+        closest counter-example or other label's example (`min_margin` .. `full_margin`). Close
+        to an example is not enough; it must be closer to it than to the look-alikes."""
+        def part(value: float, low: float, high: float) -> float:
+            return min(1.0, max(0.0, (value - low) / (high - low)))
+
+        return self.example_weight * min(
+            part(similarity, self.min_similarity, self.full_similarity),
+            part(margin, self.min_margin, self.full_margin))
 
 
 class RuleSet(BaseModel):

@@ -188,12 +188,15 @@ class Term:
 
 @dataclass(frozen=True)
 class Mention:
-    """One occurrence of a term in the text, and whether negation cancels it."""
+    """One occurrence of a term in the text (characters `start:end`, tokens `first..last`), and
+    whether negation cancels it."""
 
     term: str
     start: int
     end: int
     negated: bool
+    first: int = 0
+    last: int = 0
 
 
 def find_mentions(terms: list[Term], tokens: list[Token], mask: list[bool],
@@ -206,7 +209,7 @@ def find_mentions(terms: list[Term], tokens: list[Token], mask: list[bool],
             if any(s < end and start < e for s, e in excluded):
                 continue
             mentions.append(Mention(term.source, start, end,
-                                    negated=any(mask[first:last + 1])))
+                                    negated=any(mask[first:last + 1]), first=first, last=last))
     return mentions
 
 
@@ -219,6 +222,41 @@ def text_without_negated(text: str, tokens: list[Token], mask: list[bool]) -> st
             cursor = tok.end
     pieces.append(text[cursor:])
     return re.sub(r"\s+", " ", "".join(pieces)).strip()
+
+
+# Words that turn a sentence to a new, contrasting statement: "no bus, but a tram arrives".
+_CONTRAST = {"but", "however", "although", "though", "yet", "whereas", "instead", "except",
+             "unlike", "while", "only"}
+
+
+def sentence_ids(tokens: list[Token]) -> list[int]:
+    """For each token, the number of its sentence (or semicolon clause). A dot between digits
+    or letters with no space ("3.5", "node.js") ends nothing."""
+    ids, current = [], 0
+    for i, tok in enumerate(tokens):
+        ids.append(current)
+        if tok.text in ".!?;" and not _inside_word(tokens, i):
+            current += 1
+    return ids
+
+
+def region_ids(tokens: list[Token]) -> list[int]:
+    """For each token, the number of its region: a sentence, further split at contrast words.
+    A negated mention of a rule's thing cancels the rule's other evidence in its region ("no
+    train at the platform and the rails are empty")."""
+    ids, current = [], 0
+    for i, tok in enumerate(tokens):
+        if tok.is_word and tok.text in _CONTRAST and i > 0:
+            current += 1
+        ids.append(current)
+        if tok.text in ".!?;" and not _inside_word(tokens, i):
+            current += 1
+    return ids
+
+
+def _inside_word(tokens: list[Token], i: int) -> bool:
+    return (0 < i < len(tokens) - 1 and tokens[i - 1].end == tokens[i].start
+            and tokens[i].end == tokens[i + 1].start)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
