@@ -326,8 +326,11 @@ def create_backend(settings: Settings, model: str | None = None, device: str | N
     or `cuda` on a CUDA machine. Raises BadParameter for a device or model name that cannot be
     right, ModelUnavailable (with the `pip install`) for a backend whose extra is missing;
     nothing is loaded."""
-    from .registry import backend_class
+    from .registry import AUTO, backend_class, canonical_name, choose_auto
 
-    cls = backend_class(settings.backend)
+    name = canonical_name(settings.backend)
+    if name == AUTO:
+        name = choose_auto(settings, model, device)
+    cls = backend_class(name)
     return cls.from_settings(settings, model=model, device=device, quantize=quantize,
                              compile=compile, cuda_device=cuda_device)

@@ -9,12 +9,14 @@ missing one raises ModelUnavailable naming the `pip install` to run. The importe
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import BadParameter, ModelUnavailable
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from .backend import Backend
 
 
@@ -39,16 +41,40 @@ BACKENDS: dict[str, BackendEntry] = {
 }
 # Older names that keep working.
 ALIASES: dict[str, str] = {"local": "transformers"}
+# Chosen when a backend is created (`choose_auto`): openvino on the CPU when the wheel is
+# installed and the model was converted, else transformers.
+AUTO = "auto"
 
 
 def canonical_name(name: str) -> str:
     """The registry key for `name` (aliases resolved); BadParameter for an unknown one."""
     key = (name or "").strip().lower()
     key = ALIASES.get(key, key)
+    if key == AUTO:
+        return key
     if key not in BACKENDS:
-        known = ", ".join(sorted([*BACKENDS, *ALIASES]))
+        known = ", ".join(sorted([*BACKENDS, *ALIASES, AUTO]))
         raise BadParameter("backend", f"{name!r} is not a backend; choose one of {known}")
     return key
+
+
+def choose_auto(settings: Settings, model: str | None, device: str | None) -> str:
+    """`auto`: openvino when the device may be the CPU, no CUDA GPU is there, the `openvino`
+    wheel is installed and a conversion of the model exists; transformers otherwise."""
+    from .openvino import find_converted
+
+    if (device or settings.device) not in ("auto", "cpu"):
+        return "transformers"
+    if importlib.util.find_spec("openvino") is None:
+        return "transformers"
+    if find_converted(settings, model or settings.model) is None:
+        return "transformers"
+    if (device or settings.device) == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return "transformers"
+    return "openvino"
 
 
 def backend_class(name: str) -> type[Backend]:

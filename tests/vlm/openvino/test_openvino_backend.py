@@ -109,6 +109,16 @@ def test_analyze_through_the_registry(converted: Path, tmp_path: Path) -> None:
     assert data["tokens"]["generated"] == 8 and data["analysis"]
 
 
+def test_auto_takes_openvino_only_for_a_converted_model(converted: Path, tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    auto = create_backend(Settings(data_dir=tmp_path, backend="auto", model=str(converted),
+                                   device="cpu"))
+    assert auto.info().backend == "openvino"
+    plain = create_backend(Settings(data_dir=tmp_path, backend="auto", model=str(tiny_model_dir),
+                                    device="cpu"))
+    assert plain.info().backend == "transformers"
+
+
 def test_a_model_never_converted_says_how(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="chronicon convert 256m --to openvino"):
         create_backend(Settings(data_dir=tmp_path, backend="openvino", model="256m"))

@@ -14,7 +14,6 @@ agreement). Run time needs the `openvino` wheel and our processor (transformers)
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,32 +28,11 @@ from ...events import EventCallback, ignore_event
 from ...video.frames import Frame
 from ..backend import Backend, BackendInfo, GenerationParams, GenerationStats, check_request
 from ..tokens import IncrementalText, yes_no_token_ids
+from . import converted_dir, find_converted
 from .export import FORMAT_VERSION, MANIFEST
 
 if TYPE_CHECKING:
     from ...config import Settings
-
-WEIGHT_PREFERENCE = ("int8", "fp32")
-
-
-def converted_dir(settings: Settings, model: str, weights: str) -> Path:
-    """Where `chronicon convert` puts `model` converted with `weights` by default."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
-    return settings.data_dir / "models" / "openvino" / f"{slug}-{weights}"
-
-
-def find_converted(settings: Settings, model: str) -> Path | None:
-    """A directory holding `model` converted to OpenVINO: the model path itself, or the
-    default place of an int8, then an fp32 conversion."""
-    given = Path(model).expanduser()
-    if (given / MANIFEST).is_file():
-        return given
-    for weights in WEIGHT_PREFERENCE:
-        candidate = converted_dir(settings, model, weights)
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    return None
-
 
 def convert(settings: Settings, model: str | None = None, weights: str = "fp32",
             output: Path | None = None) -> tuple[Path, dict[str, Any]]:

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-MANIFEST = "chronicon_openvino.json"
+from . import MANIFEST
+
 FORMAT_VERSION = 1
 WEIGHT_FORMATS = ("fp32", "int8")
 # Files a model directory carries for the processor and tokenizer (copied as they are).
