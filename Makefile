@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[dev,openvino]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,openvino,queue]'
 	touch $@
 
 run: setup

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
         default=60.0, gt=0,
         validation_alias=_env("CHRONICON_STREAM_BACKOFF_MAX", "stream_backoff_max_s"))
 
+    # ---- queue and remote workers (see README "Running on several machines") -----------------
+    queue: str = Field(default="sqlite", validation_alias=_env("CHRONICON_QUEUE", "queue"))
+    worker_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CHRONICON_WORKER_TOKEN", "worker_token"))
+    worker_timeout: float = Field(
+        default=30.0, ge=2, validation_alias=_env("CHRONICON_WORKER_TIMEOUT", "worker_timeout"))
+    server_url: str = Field(default="http://127.0.0.1:5000",
+                            validation_alias=_env("CHRONICON_SERVER_URL", "server_url"))
+
     # ---- agent: rules and deliveries -----------------------------------------------------------
     rules_path: Path | None = Field(default=None,
                                     validation_alias=_env("CHRONICON_RULES", "rules_path"))
@@ -158,6 +167,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("queue", mode="after")
+    @classmethod
+    def _queue_kind(cls, value: str) -> str:
+        value = value.strip()
+        if value != "sqlite" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be 'sqlite' or a Redis URL (redis://host:port/db)")
+        return value
+
     @field_validator("data_dir", "results_dir_override", "rules_path", "smtp_ca_file",
                      mode="after")
     @classmethod
@@ -190,6 +207,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def queue_kind(self) -> str:
+        """The registry key of the job queue: `sqlite` (embedded) or `redis`."""
+        return "sqlite" if self.queue == "sqlite" else "redis"
 
     @property
     def smtp_recipients(self) -> list[str]:

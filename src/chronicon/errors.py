@@ -154,6 +154,17 @@ class InsufficientMemory(ModelUnavailable):
     """The model would not fit in free memory at any precision we are allowed to use."""
 
 
+# ---- the job queue and remote workers ------------------------------------------------------------
+
+
+class QueueUnavailable(ChroniconError):
+    """The configured queue cannot be used: its extra is not installed, the broker cannot be
+    reached, or a setting it needs is missing. Exit 2 at start-up, 503 on the web."""
+
+    exit_code = EXIT_BAD_INPUT
+    http_status = 503
+
+
 # ---- delivery (agent channels) ------------------------------------------------------------------
 
 

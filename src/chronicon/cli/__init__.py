@@ -16,6 +16,7 @@ from . import (
     serve_command,  # noqa: E402,F401  serve
     video_commands,  # noqa: E402,F401  probe, frames
     watch_command,  # noqa: E402,F401  watch
+    worker_command,  # noqa: E402,F401  worker
 )
 from .common import app
 

@@ -14,10 +14,11 @@ from .job_records import JobRecords
 from .question_records import QuestionRecords
 from .search_records import SearchRecords
 from .source_records import SourceRecords
+from .worker_records import WorkerRecords
 
 
-class Store(SourceRecords, SearchRecords, QuestionRecords, AgentRecords, JobRecords,
-            AnalysisRecords, Database):
+class Store(WorkerRecords, SourceRecords, SearchRecords, QuestionRecords, AgentRecords,
+            JobRecords, AnalysisRecords, Database):
     """The application's store: one database, every concern's queries."""
 
 

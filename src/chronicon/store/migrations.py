@@ -164,4 +164,26 @@ MIGRATIONS: list[tuple[str, str]] = [
             created_at TEXT NOT NULL
         )
     """),
+    ("008_workers", """
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            host TEXT,
+            pid INTEGER,
+            model TEXT,
+            device TEXT,
+            concurrency INTEGER NOT NULL DEFAULT 1,
+            current_job TEXT,
+            jobs_done INTEGER NOT NULL DEFAULT 0,
+            model_loads INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE INDEX workers_last_seen ON workers(last_seen);
+        CREATE TABLE job_assignments (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+            worker_id TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1
+        )
+    """),
 ]

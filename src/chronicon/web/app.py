@@ -122,9 +122,21 @@ def _install_offline_docs(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from .routes import agent, analyses, analyze, jobs, login, media, pages, search, system
+    from .routes import (
+        agent,
+        analyses,
+        analyze,
+        internal,
+        jobs,
+        login,
+        media,
+        pages,
+        search,
+        system,
+    )
 
-    for module in (analyze, jobs, analyses, media, search, agent, system, pages, login):
+    for module in (analyze, jobs, analyses, media, search, agent, system, pages, login,
+                   internal):
         app.include_router(module.router)
 
 

@@ -20,9 +20,10 @@ from ..errors import Unauthorized
 
 SESSION_COOKIE = "chronicon_session"
 SESSION_MAX_AGE_S = 30 * 24 * 3600
-# Reachable without the token: liveness, logging in, and files that hold no data.
+# Reachable without the token: liveness, logging in, and files that hold no data. The worker
+# API (/internal/) checks its own token, CHRONICON_WORKER_TOKEN, in web/routes/internal.py.
 OPEN_PATHS = ("/health", "/login", "/docs", "/openapi.json")
-OPEN_PREFIXES = ("/static/", "/docs-assets/")
+OPEN_PREFIXES = ("/static/", "/docs-assets/", "/internal/")
 
 bearer_scheme = HTTPBearer(auto_error=False, description="CHRONICON_API_TOKEN, when set")
 

@@ -30,6 +30,7 @@ class JobStatus(BaseModel):
     started_at: str | None
     finished_at: str | None
     interruptions: int
+    worker_id: str | None = None  # the remote worker that holds (or last held) the job
 
 
 class JobList(BaseModel):
@@ -42,7 +43,8 @@ def job_status(request: Request, job: JobRecord) -> JobStatus:
                      analysis_id=job.analysis_id, error=job.error, error_type=job.error_type,
                      video_filename=job.video_filename, model=job.model, options=job.options,
                      created_at=job.created_at, started_at=job.started_at,
-                     finished_at=job.finished_at, interruptions=job.interruptions)
+                     finished_at=job.finished_at, interruptions=job.interruptions,
+                     worker_id=store.job_holder(job.id))
 
 
 @router.get("/api/jobs", response_model=JobList)

@@ -16,6 +16,25 @@ from ... import __version__
 router = APIRouter(tags=["system"])
 
 
+# Workers not heard from for a day drop off /health and the System page.
+FORGET_WORKERS_AFTER_S = 86_400
+
+
+def queue_data(services: Any) -> dict[str, Any]:
+    """The queue kind and, for a broker-backed queue, its own status (depth, errors)."""
+    status = getattr(services.queue, "status", None)
+    return status() if callable(status) else {"kind": services.settings.queue_kind}
+
+
+def workers_data(services: Any) -> list[dict[str, Any]]:
+    """Remote workers as their heartbeats describe them, `alive` or not."""
+    from ...store.worker_records import seconds_ago
+
+    alive_after = seconds_ago(services.settings.worker_timeout)
+    return [w.to_dict(alive_after)
+            for w in services.store.list_workers(seconds_ago(FORGET_WORKERS_AFTER_S))]
+
+
 def health_data(request: Request) -> dict[str, Any]:
     services = request.app.state.services
     model = services.backends.status()
@@ -37,6 +56,8 @@ def health_data(request: Request) -> dict[str, Any]:
         "agent_enabled": services.settings.agent_enabled,
         "auth_required": services.settings.api_token is not None,
         "max_upload_mb": services.settings.max_upload_mb,
+        "queue": queue_data(services),
+        "workers": workers_data(services),
     }
 
 
@@ -101,6 +122,26 @@ def _delivery_counts(store: Any) -> dict[str, int]:
     return store.count_deliveries()
 
 
+def _worker_lines(services: Any) -> list[str]:
+    workers = workers_data(services)
+    alive = sum(1 for w in workers if w["alive"])
+    lines = ["# HELP chronicon_workers Remote workers by heartbeat state.",
+             "# TYPE chronicon_workers gauge",
+             _line("chronicon_workers", alive, {"state": "alive"}),
+             _line("chronicon_workers", len(workers) - alive, {"state": "gone"}),
+             "# HELP chronicon_worker_jobs_done Jobs each remote worker finished.",
+             "# TYPE chronicon_worker_jobs_done counter"]
+    lines += [_line("chronicon_worker_jobs_done", w["jobs_done"], {"worker": w["id"]})
+              for w in workers]
+    queue = queue_data(services)
+    if "reenqueued_total" in queue:
+        lines += ["# HELP chronicon_queue_reenqueued_total Jobs the sweep enqueued again "
+                  "because the broker had lost them.",
+                  "# TYPE chronicon_queue_reenqueued_total counter",
+                  _line("chronicon_queue_reenqueued_total", queue["reenqueued_total"])]
+    return lines
+
+
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format: jobs by state, stage durations, model loads, deliveries."""
@@ -128,5 +169,6 @@ def metrics(request: Request) -> PlainTextResponse:
               "# TYPE chronicon_deliveries gauge"]
     lines += [_line("chronicon_deliveries", n, {"status": s})
               for s, n in sorted(_delivery_counts(store).items())]
+    lines += _worker_lines(services)
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")
