@@ -19,6 +19,8 @@ from chronicon.analysis import (
 )
 from chronicon.errors import BadParameter, NotAVideo, VideoNotFound
 from chronicon.events import Event, FrameSampled, Stage, StageFinished, StageStarted, TokenGenerated
+from chronicon.options import CLI_LIMITS, WEB_LIMITS, parse_options
+from chronicon.video.probe import probe
 from chronicon.vlm.transformers.backend import LocalBackend
 from support.media import write_video
 
@@ -108,24 +110,47 @@ def test_a_clip_shorter_than_the_frame_count(backend: LocalBackend, tmp_path: Pa
     assert (data["num_frames"], data["frames_requested"]) == (3, 8)
 
 
-@pytest.mark.parametrize(("options", "field"), [
-    (AnalysisOptions(frames=0), "frames"),
-    (AnalysisOptions(frames=17), "frames"),
-    (AnalysisOptions(resize=8), "resize"),
-    (AnalysisOptions(sampling="random"), "sampling"),
-    (AnalysisOptions(prompt="  "), "prompt"),
-    (AnalysisOptions(prompt="x" * 5000), "prompt"),
-    (AnalysisOptions(max_tokens=0, min_tokens=0), "max_tokens"),
-    (AnalysisOptions(max_tokens=10, min_tokens=20), "min_tokens"),
-    (AnalysisOptions(min_tokens=-1), "min_tokens"),
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"frames": 0}, "frames"),
+    ({"frames": 17}, "frames"),
+    ({"resize": 8}, "resize"),
+    ({"sampling": "random"}, "sampling"),
+    ({"prompt": "  "}, "prompt"),
+    ({"prompt": "x" * 5000}, "prompt"),
+    ({"max_tokens": 0, "min_tokens": 0}, "max_tokens"),
+    ({"max_tokens": 10, "min_tokens": 20}, "min_tokens"),
+    ({"min_tokens": -1}, "min_tokens"),
+    ({"frames": True}, "frames"),
 ])
-def test_options_are_validated_before_anything_runs(options: AnalysisOptions, field: str,
-                                                    tiny_model_dir: Path, clip: Path) -> None:
-    fresh = LocalBackend(model=str(tiny_model_dir), device="cpu")
+def test_options_are_valid_by_construction(fields: dict, field: str) -> None:
+    """An AnalysisOptions that exists is valid, so analyze() trusts it (nothing to load)."""
     with pytest.raises(BadParameter) as info:
-        analyze(clip, options, fresh)
+        AnalysisOptions(**fields)
     assert info.value.name == field
-    assert not fresh.loaded
+
+
+def test_the_web_profile_is_narrower_and_checked_by_the_same_code() -> None:
+    options = AnalysisOptions(max_tokens=100, min_tokens=50)
+    assert options.validate(CLI_LIMITS) is options
+    with pytest.raises(BadParameter) as info:
+        options.validate(WEB_LIMITS)
+    assert info.value.name == "max_tokens" and "250 to 500" in info.value.message
+    parsed = parse_options({"frames": "4", "sampling": "Motion ", "model": ""}, WEB_LIMITS)
+    assert parsed == AnalysisOptions(frames=4, max_tokens=250, min_tokens=50, sampling="motion")
+    assert AnalysisOptions.from_dict({**parsed.to_dict(), "future": 1}) == parsed
+    with pytest.raises(BadParameter) as info:
+        parse_options({"model": "2.2b"}, WEB_LIMITS, allowed_models=["256m"])
+    assert info.value.name == "model"
+
+
+def test_a_given_probe_is_not_taken_again(backend: LocalBackend, clip: Path) -> None:
+    """The web probes at upload; the job passes that probe on instead of probing again."""
+    info = probe(clip)
+    events: list[Event] = []
+    result = analyze(clip, AnalysisOptions(frames=2, max_tokens=2, min_tokens=2), backend,
+                     on_event=events.append, info=info)
+    assert result.video is info  # probe() would have returned a new VideoInfo
+    assert [e.stage for e in events if isinstance(e, StageFinished)][0] == Stage.PROBE
 
 
 def test_bad_videos_fail_before_the_model_loads(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -19,44 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import BadParameter
 from .events import EventCallback, Stage, StageFinished, StageStarted, TokenGenerated, ignore_event
+from .options import DEFAULT_PROMPT, AnalysisOptions
 from .video.frames import Frame
 from .video.probe import VideoInfo, probe
-from .video.sampling import check_parameters, sample
-from .vlm.backend import Backend, BackendInfo, GenerationParams, GenerationStats
-
-DEFAULT_PROMPT = "Describe the main events in this video."
-MAX_PROMPT_CHARS = 4000
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """What the user asked for; `validate()` raises BadParameter naming the field."""
-
-    frames: int = 8
-    prompt: str = DEFAULT_PROMPT
-    resize: int = 336
-    max_tokens: int = 100
-    min_tokens: int = 50
-    sampling: str = "uniform"
-
-    def validate(self) -> AnalysisOptions:
-        check_parameters(self.frames, self.sampling, self.resize)
-        if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise BadParameter("prompt", "must not be empty")
-        if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise BadParameter("prompt", f"at most {MAX_PROMPT_CHARS} characters, "
-                                         f"got {len(self.prompt)}")
-        for name in ("max_tokens", "min_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise BadParameter(name, f"must be a whole number, got {value!r}")
-        self.generation_params()  # GenerationParams owns the token ranges and raises on them
-        return self
-
-    def generation_params(self) -> GenerationParams:
-        return GenerationParams(max_tokens=self.max_tokens, min_tokens=self.min_tokens)
+from .video.sampling import sample
+from .vlm.backend import Backend, BackendInfo, GenerationStats
 
 
 @dataclass(frozen=True)
@@ -131,18 +99,21 @@ def _r(seconds: float) -> float:
 
 def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
             on_event: EventCallback = ignore_event,
-            on_frames: Callable[[list[Frame]], None] | None = None) -> AnalysisResult:
-    """Describe the video at `video_path`. Options are validated before the file is touched;
-    a bad video raises the specific BadVideo subclass, an unavailable model ModelUnavailable.
-    `on_frames` receives the sampled frames (with their images) before the model runs, so a
-    caller can show them while the text is still being written."""
-    options.validate()
+            on_frames: Callable[[list[Frame]], None] | None = None, *,
+            info: VideoInfo | None = None) -> AnalysisResult:
+    """Describe the video at `video_path`. `options` is trusted: an `AnalysisOptions` is valid
+    by construction, and an edge with narrower ranges has checked them. A bad video raises the
+    specific BadVideo subclass, an unavailable model ModelUnavailable. `info`: the video's
+    probe, when the caller already has it (the web probes at upload), so the file is not probed
+    twice; the probe stage then reports 0 seconds. `on_frames` receives the sampled frames
+    (with their images) before the model runs, so a caller can show them while the text is
+    still being written."""
     start = time.perf_counter()
     path = Path(video_path)
 
     on_event(StageStarted(Stage.PROBE, path.name))
     t = time.perf_counter()
-    info = probe(path)
+    info = info or probe(path)
     probe_s = time.perf_counter() - t
     on_event(StageFinished(Stage.PROBE, probe_s,
                            f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"))
@@ -199,10 +170,12 @@ def result_filename(result: AnalysisResult) -> str:
     return f"{when}_{stem[:80]}.json"
 
 
-def save_result(result: AnalysisResult, results_dir: Path) -> Path:
-    """Write the result JSON under `results_dir` (created if needed) without overwriting an
-    earlier file; returns the path written."""
-    return write_result_json(result.to_dict(), Path(results_dir), result_filename(result))
+def save_result(result: AnalysisResult, results_dir: Path,
+                data: dict[str, Any] | None = None) -> Path:
+    """Write the result JSON (`data`, default `result.to_dict()`) under `results_dir` (created
+    if needed) without overwriting an earlier file; returns the path written."""
+    return write_result_json(data if data is not None else result.to_dict(), Path(results_dir),
+                             result_filename(result))
 
 
 def write_result_json(data: dict[str, Any], directory: Path, filename: str) -> Path:
@@ -229,3 +202,7 @@ def write_output(data: dict[str, Any], path: Path) -> Path:
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+__all__ = ["AnalysisOptions", "AnalysisResult", "DEFAULT_PROMPT", "StageTimes", "analyze",
+           "result_filename", "save_result", "write_output", "write_result_json"]

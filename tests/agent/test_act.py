@@ -41,11 +41,15 @@ def test_email_is_queued_then_sent_by_the_outbox(smtp_server, tls_files, tmp_pat
                                                  default_rules) -> None:
     server = smtp_server("starttls")
     settings = smtp_settings(tmp_path, server.port, tls_files)
+    (settings.frames_dir / "r3").mkdir(parents=True)
+    (settings.frames_dir / "r3" / "0.jpg").write_bytes(b"\xff\xd8fake-jpeg")
     result = decide_and_act("A <b>train</b> passes.", "r3", "clip.mp4", settings=settings,
-                            store=store, rules=default_rules,
-                            frames=[b"\xff\xd8fake-jpeg"]).to_dict()
+                            store=store, rules=default_rules, frames_id="r3").to_dict()
     assert (result["action"], result["email_status"]) == ("send_email", "queued")
     assert server.messages == []
+    # The delivery names the analysis whose frames it attaches; the images stay on disk.
+    payload = store.get_delivery(result["deliveries"][0]["id"]).payload
+    assert payload["frames_id"] == "r3" and "frames" not in payload
     Outbox(store, settings).deliver_due()
     assert store.get_delivery(result["deliveries"][0]["id"]).status == "sent"
     message = email.message_from_bytes(server.messages[0][2], policy=email.policy.default)

@@ -23,6 +23,12 @@ PNG_PIXEL = base64.b64decode(
 
 def queue_email(outbox: Outbox, store: Store, analysis: str = "A train arrives.",
                 frames: list[bytes] | None = None) -> int:
+    """An email delivery for analysis `run-1`; `frames` are saved where its frames live (the
+    payload names the analysis, the channel reads them when it sends)."""
+    frames_dir = outbox.settings.frames_dir / "run-1"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    for position, image in enumerate(frames or []):
+        (frames_dir / f"{position}.jpg").write_bytes(image)
     decision_id = store.insert_decision(
         created_at=datetime.now(timezone.utc), run_id="run-1", video_filename="clip.mp4",
         label="train", score=0.94, reason="Matched: train, railway", rule="train",
@@ -30,7 +36,7 @@ def queue_email(outbox: Outbox, store: Store, analysis: str = "A train arrives."
     payload = {"decision": {"label": "train", "score": 0.94, "reason": "Matched: train, railway"},
                "labels": ["train"], "analysis": analysis, "run_id": "run-1",
                "video_filename": "clip.mp4", "created_at": "2026-01-01T00:00:00+00:00",
-               "frames": [base64.b64encode(f).decode() for f in frames or []]}
+               "frames_id": "run-1" if frames else None}
     return outbox.enqueue(decision_id=decision_id, rule="train", channel="email",
                           dedup_key=f"k{decision_id}", payload=payload).id
 

@@ -3,6 +3,7 @@ trail and retry. Real store, real rules engine; no SMTP configured, so actions a
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,11 @@ def test_backtest_on_past_descriptions(client: TestClient, clip: Path) -> None:
     for n, text in enumerate([TRAIN, "A cat sleeps on a sofa.", "The SQL database crashed."]):
         store.insert_analysis(f"a{n}", {"analysis": text}, video_path="v.mp4",
                               video_filename=f"v{n}.mp4")
-        store.set_analysis_agent(f"a{n}", {}, "train" if n == 0 else "none")
+        # The label an analysis shows is its decision's (the one stored decision, by run_id).
+        store.insert_decision(created_at=datetime.now(timezone.utc), run_id=f"a{n}",
+                              video_filename=f"v{n}.mp4", label="train" if n == 0 else "none",
+                              score=1.0, reason="", rule=None, action="log", analysis=text,
+                              matches=[])
     report = client.post("/api/rules/backtest", json={}).json()
     assert report["total"] == 3
     by_id = {i["analysis_id"]: i for i in report["items"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chronicon.jobs import TokenBatcher
+from chronicon.jobs.runner import TokenBatcher
 from chronicon.store import Store
 
 
@@ -17,7 +17,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def _job(store: Store, name: str) -> str:
-    return store.insert_job(name, f"/v/{name}.mp4", f"{name}.mp4", None, {"frames": 1}).id
+    return store.insert_job(name, f"/v/{name}.mp4", f"{name}.mp4", {"frames": 1}).id
 
 
 def test_fifo_order_positions_and_claims(store: Store) -> None:
@@ -32,7 +32,7 @@ def test_fifo_order_positions_and_claims(store: Store) -> None:
 
 def test_first_events_and_queued_position_are_written_with_the_job(store: Store) -> None:
     _job(store, "a")
-    job = store.insert_job("b", "/v/b.mp4", "b.mp4", None, {},
+    job = store.insert_job("b", "/v/b.mp4", "b.mp4", {},
                            first_events=[("stage_finished", {"stage": "upload"})])
     events = store.job_events_after(job.id)
     assert [(e.seq, e.kind) for e in events] == [(1, "stage_finished"), (2, "queued")]

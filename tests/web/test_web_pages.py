@@ -3,6 +3,7 @@ the pages allow only this server's scripts."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -17,9 +18,10 @@ def _hostile_analysis(client: TestClient) -> str:
     store.insert_analysis("evil", {"analysis": f"A train. {EVIL}", "prompt": EVIL,
                                    "num_frames": 1, "model": "m", "device": "cpu"},
                           video_path="/x.mp4", video_filename=f"{EVIL}.mp4", model="m")
-    store.set_analysis_agent("evil", {"decision": {"label": "train", "score": 0.75,
-                                                   "reason": f"Matched: {EVIL}"},
-                                      "action": "log"}, "train")
+    store.insert_decision(created_at=datetime.now(timezone.utc), run_id="evil",
+                          video_filename=f"{EVIL}.mp4", label="train", score=0.75,
+                          reason=f"Matched: {EVIL}", rule="train", action="log",
+                          analysis=f"A train. {EVIL}", matches=[])
     return "evil"
 
 

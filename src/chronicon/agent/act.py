@@ -20,7 +20,6 @@ With `dry_run=True` nothing is recorded or sent: the answer says what would be d
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -129,13 +128,16 @@ def moment(start: float | None, end: float | None) -> str | None:
 
 def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None, *,
                    settings: Settings, store: Store | None, rules: RuleSet | None = None,
-                   frames: list[bytes] | None = None, wait: bool = False,
+                   frames_id: str | None = None, frame_positions: list[int] | None = None,
+                   wait: bool = False,
                    outbox: Outbox | None = None, start: float | None = None,
                    end: float | None = None, dry_run: bool = False) -> AgentAnswer:
     """Decide on `analysis`, record the decision and its deliveries; see the module docstring.
-    `frames` (encoded JPEG/PNG images) go inline into emails; `start`/`end` (seconds) place a
-    timeline chunk's decision in its video. `dry_run` records and sends nothing (no store
-    needed)."""
+    `frames_id`: the analysis whose saved frames emails show inline (the email channel reads
+    them when it sends; deliveries hold the id, never the images), `frame_positions` which of
+    them (default: all; a timeline chunk shows its own); `start`/`end` (seconds)
+    place a timeline chunk's decision in its video. `dry_run` records and sends nothing (no
+    store needed)."""
     rules = rules if rules is not None else load_current_rules(settings)
     decision = decide(analysis, rules)
     plan = planned_channels(decision, rules, settings)
@@ -159,14 +161,14 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
                "video_filename": video_filename, "created_at": now.isoformat(),
                "start": start, "end": end, "moment": moment(start, end),
                "matches": [m.to_dict() for m in decision.matches]}
-    encoded_frames = [base64.b64encode(f).decode("ascii") for f in frames or []]
     deliveries: list[DeliveryRecord] = []
     for rule_name, channel, cooldown_s in plan:
         deliveries.append(outbox.enqueue(
             decision_id=decision_id, rule=rule_name, channel=channel,
             dedup_key=event_key(rule_name, channel, video_filename, analysis),
             payload={**payload, "rule": rule_name, "cooldown_s": cooldown_s,
-                     "frames": encoded_frames if channel == "email" else []},
+                     "frames_id": frames_id if channel == "email" else None,
+                     "frame_positions": frame_positions if channel == "email" else None},
             cooldown_s=cooldown_s, now=now))
     if wait:
         deliveries = [_attempt_now(outbox, d) for d in deliveries]

@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..analysis import (
-    DEFAULT_PROMPT,
-    AnalysisOptions,
-    AnalysisResult,
-    analyze,
-    save_result,
-    write_output,
-)
-from ..config import Settings
+from ..analysis import analyze, write_output
 from ..events import Event, FrameSampled, Stage, StageFinished, StageStarted, TokenGenerated
-from ..search import index_analysis
+from ..history import record_analysis
+from ..options import CLI_LIMITS, DEFAULT_PROMPT, DEFAULT_SAMPLING, AnalysisOptions
 from ..store import Store
-from ..video.frames import save_frames
+from ..video.sampling import SAMPLERS
 from ..vlm.backend import create_backend
 from .common import app, err, exit_on_error, out, settings_from_cli, setup_logging
 
-DEFAULT_MIN_TOKENS = 50
+_L = CLI_LIMITS
 _BAR_STAGES = (Stage.PROBE, Stage.SAMPLING, Stage.MODEL_LOAD, Stage.PREPROCESS)
 _STAGE_LABEL = {Stage.PROBE: "probing", Stage.SAMPLING: "sampling frames",
                 Stage.MODEL_LOAD: "loading model", Stage.PREPROCESS: "preparing inputs",
@@ -85,14 +77,19 @@ class _Display:
 @exit_on_error
 def analyze_command(
     video: str = typer.Argument(..., help="Video file to analyse (MP4, AVI, MOV, MKV, WebM)."),
-    frames: int = typer.Option(8, "--frames", "-f", help="Frames to sample, 1-16."),
-    prompt: str = typer.Option(DEFAULT_PROMPT, "--prompt", "-p", help="Custom prompt."),
-    resize: int = typer.Option(336, "--resize", "-r",
-                               help="Longest edge of the sampled frames, in pixels."),
-    max_tokens: int = typer.Option(100, "--max-tokens", "-t", help="Maximum generated tokens."),
+    frames: int = typer.Option(_L.frames.default, "--frames", "-f",
+                               help=f"Frames to sample, {_L.frames.low}-{_L.frames.high}."),
+    prompt: str = typer.Option(DEFAULT_PROMPT, "--prompt", "-p",
+                               help=f"Custom prompt (at most {_L.max_prompt_chars} characters)."),
+    resize: int = typer.Option(_L.resize.default, "--resize", "-r",
+                               help=f"Longest edge of the sampled frames, in pixels "
+                                    f"({_L.resize.low}-{_L.resize.high})."),
+    max_tokens: int = typer.Option(_L.max_tokens.default, "--max-tokens", "-t",
+                                   help=f"Maximum generated tokens ({_L.max_tokens.low}-"
+                                        f"{_L.max_tokens.high})."),
     min_tokens: int | None = typer.Option(
         None, "--min-tokens", show_default=False,
-        help=f"Minimum generated tokens (default {DEFAULT_MIN_TOKENS}, lowered to "
+        help=f"Minimum generated tokens (default {_L.min_tokens.default}, lowered to "
              "--max-tokens when that is smaller; never above it)."),
     model: str | None = typer.Option(
         None, "--model", "-m", show_default=False,
@@ -102,8 +99,8 @@ def analyze_command(
     no_save: bool = typer.Option(False, "--no-save", help="Do not write the result file."),
     cuda_device: int = typer.Option(0, "--cuda-device", help="CUDA device id."),
     no_quant: bool = typer.Option(False, "--no-quant", help="Disable 4-bit quantization."),
-    sampling: str = typer.Option("uniform", "--sampling",
-                                 help="Frame selection: uniform, motion or scene."),
+    sampling: str = typer.Option(DEFAULT_SAMPLING, "--sampling",
+                                 help=f"Frame selection: {', '.join(SAMPLERS)}."),
     output: Path | None = typer.Option(
         None, "--output", "-o", show_default=False,
         help="Write the result JSON here (instead of the results directory)."),
@@ -129,9 +126,9 @@ def analyze_command(
     """Describe a video with a vision-language model and save the result as JSON."""
     setup_logging(verbose)
     if min_tokens is None:
-        min_tokens = min(DEFAULT_MIN_TOKENS, max(max_tokens, 0))
+        min_tokens = min(_L.min_tokens.default, max(max_tokens, 0))
     options = AnalysisOptions(frames=frames, prompt=prompt, resize=resize, max_tokens=max_tokens,
-                              min_tokens=min_tokens, sampling=sampling).validate()
+                              min_tokens=min_tokens, sampling=sampling)
     settings = settings_from_cli(model=model, device=device, compile=compile)
     backend = create_backend(settings, quantize=False if no_quant else None,
                              cuda_device=cuda_device)
@@ -158,10 +155,16 @@ def analyze_command(
     saved: Path | None = None
     if output is not None:
         saved = write_output(data, output)
-    elif not no_save:
-        saved = save_result(result, settings.results_dir)
-    if saved is not None:
-        _record_in_history(settings, result, saved)
+    if output is not None or not no_save:
+        # A saved CLI analysis joins the history the web app shows: the same row, thumbnails
+        # and result file a web job leaves (`chronicon serve` on this data directory lists it).
+        store = Store(settings.db_path)
+        try:
+            analysis_id = record_analysis(store, settings, result, source="cli",
+                                          result_path=saved, embed=False)
+            saved = saved or Path(store.get_analysis(analysis_id).result_path)
+        finally:
+            store.close()
     if json_out:
         # Plain JSON, never reflowed or coloured: scripts parse this.
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -169,25 +172,6 @@ def analyze_command(
     elif not display.wrote_text:
         out.print(result.analysis, markup=False, highlight=False)
     _summary(data, saved)
-
-
-def _record_in_history(settings: Settings, result: AnalysisResult, saved: Path) -> str:
-    """A saved CLI analysis joins the history the web app shows: the same row, thumbnails and
-    result file a web job leaves (`chronicon serve` on the same data directory lists it)."""
-    analysis_id = uuid.uuid4().hex
-    frames_dir = settings.frames_dir / analysis_id
-    save_frames(result.frames, frames_dir)
-    data = result.to_dict()
-    store = Store(settings.db_path)
-    try:
-        store.insert_analysis(analysis_id, data, video_path=data["video_path"],
-                              video_filename=Path(data["video_path"]).name, model=data["model"],
-                              frames_dir=str(frames_dir), result_path=str(saved))
-        # The vectors come with the next meaning search: this command stays model-free.
-        index_analysis(store, analysis_id, data, embed=False)
-    finally:
-        store.close()
-    return analysis_id
 
 
 def _summary(data: dict[str, Any], saved: Path | None) -> None:

@@ -64,14 +64,16 @@ def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) 
         raise KeyError(analysis_id)
     data = record_.result
     rules = load_current_rules(settings)
-    frames = _frame_jpegs(record_.frames_dir)
+    frames = _frame_positions(record_.frames_dir)
+    frames_id = Path(record_.frames_dir).name if record_.frames_dir else None
     name = record_.video_filename or ""
     timed = "start" in inspect.signature(decide_and_act).parameters
 
-    def decide(text: str, jpegs: list[bytes], **span: float) -> dict[str, Any]:
+    def decide(text: str, positions: list[int], **span: float) -> dict[str, Any]:
+        # Emails read the frames by analysis when they are sent (no copies in the outbox).
         answer = decide_and_act(text, analysis_id, name, settings=settings, store=store,
-                                rules=rules, frames=jpegs, wait=False, outbox=outbox,
-                                **(span if timed else {}))
+                                rules=rules, frames_id=frames_id, frame_positions=positions,
+                                wait=False, outbox=outbox, **(span if timed else {}))
         answer = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
         return {**answer, **span}
 
@@ -82,13 +84,12 @@ def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) 
         per_chunk = len(timeline[0].get("frames", [])) if timeline else 0
         chunks = []
         for i, entry in enumerate(timeline):
-            jpegs = frames[i * per_chunk:(i + 1) * per_chunk]
-            chunks.append(decide(entry["caption"], jpegs, start=entry["start"],
+            positions = frames[i * per_chunk:(i + 1) * per_chunk]
+            chunks.append(decide(entry["caption"], positions, start=entry["start"],
                                  end=entry["end"]))
         strongest = max(chunks, key=lambda c: c["decision"]["score"])
         outcome = {**strongest, "chunks": [_chunk_summary(c) for c in chunks]}
-    label = (outcome.get("decision") or {}).get("label")
-    store.set_analysis_agent(analysis_id, outcome, label)
+    # The decisions are stored (run_id = analysis id); the history shows the strongest.
     return outcome
 
 
@@ -98,14 +99,11 @@ def _chunk_summary(answer: dict[str, Any]) -> dict[str, Any]:
             "decision_id": answer.get("decision_id")}
 
 
-def _frame_jpegs(frames_dir: str | None) -> list[bytes]:
+def _frame_positions(frames_dir: str | None) -> list[int]:
     if not frames_dir:
         return []
     directory = Path(frames_dir)
     listing = directory / "frames.json"
     if listing.is_file():
-        positions = [e["position"] for e in json.loads(listing.read_text())]
-    else:
-        positions = sorted(int(p.stem) for p in directory.glob("*.jpg") if p.stem.isdigit())
-    return [(directory / f"{p}.jpg").read_bytes() for p in positions
-            if (directory / f"{p}.jpg").is_file()]
+        return [e["position"] for e in json.loads(listing.read_text())]
+    return sorted(int(p.stem) for p in directory.glob("*.jpg") if p.stem.isdigit())

@@ -62,12 +62,7 @@ class DeliveryRecord:
     payload: dict[str, Any] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly, frames replaced by their count (they can be large)."""
-        data = asdict(self)
-        payload = dict(data.pop("payload"))
-        payload["frames"] = len(payload.get("frames") or [])
-        data["payload"] = payload
-        return data
+        return asdict(self)
 
 
 @dataclass

@@ -16,7 +16,10 @@ FINISHED_STATES = (DONE, FAILED, CANCELLED)
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One row of `jobs`. `options` is the analysis options as given (validated) at submission."""
+    """One row of `jobs`. `options` is the job's `AnalysisOptions.to_dict()` as submitted (the
+    store serialises; `chronicon.options.AnalysisOptions.from_dict` makes it typed again);
+    `kind` names its entry in the job-kind registry; `video` is the probe taken at submission
+    (`VideoInfo.to_dict()`), when there was one."""
 
     id: str
     seq: int
@@ -32,6 +35,9 @@ class JobRecord:
     error: str | None
     error_type: str | None
     interruptions: int
+    kind: str = "analyze"
+    source: str | None = None
+    video: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -41,6 +47,8 @@ class JobRecord:
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         data = dict(row)
         data["options"] = json.loads(data.pop("options_json"))
+        video_json = data.pop("video_json", None)
+        data["video"] = json.loads(video_json) if video_json else None
         return cls(**data)
 
 
@@ -68,17 +76,20 @@ class JobRecords:
 
     # ---- jobs ------------------------------------------------------------------------------------
     def insert_job(self, job_id: str, video_path: str, video_filename: str | None,
-                   model: str | None, options: dict[str, Any],
+                   options: dict[str, Any], *, kind: str = "analyze", source: str | None = None,
+                   video: dict[str, Any] | None = None,
                    first_events: list[tuple[str, dict[str, Any]]] = ()) -> JobRecord:
         """Queue a job with its first events, then a `queued` event with its position, in one
-        transaction: the worker never sees the job before its history starts."""
+        transaction: the worker never sees the job before its history starts. `options` is
+        `AnalysisOptions.to_dict()`; its `model` is also kept in the `model` column."""
         with self.transaction() as conn:  # type: ignore[attr-defined]
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             conn.execute(
                 "INSERT INTO jobs (id, seq, state, created_at, video_path, video_filename, model,"
-                " options_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, seq, QUEUED, utc_now(), video_path, video_filename, model,
-                 json.dumps(options)))
+                " options_json, kind, source, video_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, seq, QUEUED, utc_now(), video_path, video_filename,
+                 options.get("model"), json.dumps(options), kind, source,
+                 json.dumps(video) if video is not None else None))
             position = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ? AND seq <= ?",
                                     (QUEUED, seq)).fetchone()[0]
             events = [*first_events, ("queued", {"position": position})]

@@ -97,6 +97,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE analyses ADD COLUMN result_path TEXT;
         ALTER TABLE analyses ADD COLUMN agent_json TEXT
     """),
+    # Records, not copies (issue 12): jobs carry their kind, source and the probe taken at
+    # submission; the agent's decision lives only in `decisions` (joined by run_id = analysis
+    # id; an agent step that failed keeps its reason in `agent_error`); deliveries name the
+    # folder of the frames they attach instead of holding them base64-encoded. The folder is
+    # the analysis id, or the job id for a web job recorded before this migration.
+    ("004_records", """
+        ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'analyze';
+        ALTER TABLE jobs ADD COLUMN source TEXT;
+        ALTER TABLE jobs ADD COLUMN video_json TEXT;
+        ALTER TABLE analyses ADD COLUMN source TEXT;
+        ALTER TABLE analyses ADD COLUMN agent_error TEXT;
+        UPDATE analyses SET agent_error = json_extract(agent_json, '$.error')
+            WHERE agent_json IS NOT NULL AND json_valid(agent_json);
+        ALTER TABLE analyses DROP COLUMN agent_json;
+        ALTER TABLE analyses DROP COLUMN label;
+        CREATE INDEX decisions_run ON decisions(run_id, id);
+        CREATE INDEX analyses_job ON analyses(job_id);
+        UPDATE deliveries SET payload_json = json_set(json_remove(payload_json, '$.frames'),
+            '$.frames_id', CASE WHEN json_array_length(payload_json, '$.frames') > 0 THEN
+                (SELECT COALESCE(a.job_id, a.id) FROM decisions d JOIN analyses a
+                 ON a.id = d.run_id WHERE d.id = deliveries.decision_id) END)
+            WHERE json_valid(payload_json) AND json_type(payload_json, '$.frames') = 'array'
+    """),
     # 005 (search owner): the search index over descriptions, timeline captions and summaries
     # (full text through FTS5 with porter stemming; sentence vectors beside it), backfilled here
     # for the descriptions already stored; and the questions asked about an analysis.

@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..config import Settings
 from ..errors import ChroniconError
-from ..jobs import JobQueue, WarmBackend
+from ..jobs import JobQueue
 from ..redact import install_log_masking
 from ..store import Store
+from ..vlm.warm import WarmBackend
 from .guard import RequestGuard
 from .responses import error_response
 from .rules_file import make_agent_step

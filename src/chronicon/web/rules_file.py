@@ -18,12 +18,11 @@ def make_agent_step(settings: Settings, store: Store, outbox: Callable[[], Any])
     """The job worker's agent step: decide on the description and queue the actions through
     the running outbox (`outbox()`; None makes decide_and_act use its own)."""
 
-    def agent_step(analysis_id: str, description: str, video_filename: str,
-                   frames: list[bytes]) -> dict[str, Any]:
+    def agent_step(analysis_id: str, description: str, video_filename: str) -> dict[str, Any]:
         from ..agent.act import decide_and_act
 
         return decide_and_act(description, analysis_id, video_filename, settings=settings,
-                              store=store, rules=load_current_rules(settings), frames=frames,
-                              wait=False, outbox=outbox()).to_dict()
+                              store=store, rules=load_current_rules(settings),
+                              frames_id=analysis_id, wait=False, outbox=outbox()).to_dict()
 
     return agent_step

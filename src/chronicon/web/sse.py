@@ -14,9 +14,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..jobs import TERMINAL_EVENT_KINDS
+from starlette.concurrency import run_in_threadpool
+
+from ..events import TERMINAL_EVENT_KINDS, Position, to_dict
 from ..store import Store
-from ..store.job_records import QUEUED
+from ..store.job_records import QUEUED, JobEvent, JobRecord
 
 POLL_SECONDS = 0.1
 HEARTBEAT_SECONDS = 15.0
@@ -39,31 +41,52 @@ def parse_last_event_id(header: str | None, query: str | None) -> int:
     return 0
 
 
+def event_data(job_id: str, event: JobEvent) -> dict[str, Any]:
+    """What the browser gets for a stored event: the web adds the URLs (the worker knows none)."""
+    if event.kind == "thumbnail" and "position" in event.data:
+        return {**event.data, "url": f"/api/jobs/{job_id}/frames/{event.data['position']}.jpg"}
+    return event.data
+
+
+def _poll(store: Store, job_id: str, after: int
+          ) -> tuple[list[JobEvent], JobRecord | None, bool, int | None]:
+    """One poll, all reads together, run in a worker thread (never on the event loop): the new
+    events, the job, whether anything came after them, its queue position."""
+    events = store.job_events_after(job_id, after)
+    job = store.get_job(job_id)
+    if job is None:
+        return events, None, False, None
+    last = events[-1].seq if events else after
+    more = bool(store.job_events_after(job_id, last)) if job.finished else False
+    position = store.queue_position(job_id) if job.state == QUEUED else None
+    return events, job, more, position
+
+
 async def job_event_stream(store: Store, job_id: str, after: int,
                            is_disconnected: Callable[[], Any]) -> AsyncIterator[str]:
-    """Yield SSE text for `job_id`, starting after event `after`, until a terminal event."""
+    """Yield SSE text for `job_id`, starting after event `after`, until a terminal event.
+    Store reads run in the threadpool: 200 open streams must not stall the API."""
     yield "retry: 2000\n\n"
     last_position: int | None = None
     last_sent = time.monotonic()
     while True:
-        for event in store.job_events_after(job_id, after):
+        events, job, more, position = await run_in_threadpool(_poll, store, job_id, after)
+        for event in events:
             after = event.seq
             last_sent = time.monotonic()
-            yield format_event(event.kind, event.data, event.seq)
+            yield format_event(event.kind, event_data(job_id, event), event.seq)
             if event.kind in TERMINAL_EVENT_KINDS:
                 return
-        job = store.get_job(job_id)
         if job is None:
             return
-        if job.finished and not store.job_events_after(job_id, after):
+        if job.finished and not more:
             # Jobs finish together with their terminal event, so this is only a job whose
             # history was cut short (an older database); do not wait for it forever.
             return
-        if job.state == QUEUED:
-            position = store.queue_position(job_id)
-            if position != last_position:
-                last_position = position
-                yield format_event("position", {"position": position})
+        if job.state == QUEUED and position != last_position:
+            last_position = position
+            update = Position(position)
+            yield format_event(update.kind, to_dict(update))
         if time.monotonic() - last_sent > HEARTBEAT_SECONDS:
             last_sent = time.monotonic()
             yield ": keep-alive\n\n"

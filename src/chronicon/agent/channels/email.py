@@ -14,12 +14,12 @@ The HTML comes from a Jinja template with autoescaping: model text is untrusted.
 
 from __future__ import annotations
 
-import base64
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -45,11 +45,28 @@ def _image_subtype(data: bytes) -> str:
     return "jpeg"
 
 
+def frame_images(settings: Settings, frames_id: str | None,
+                 positions: list[int] | None = None) -> list[bytes]:
+    """The saved frames of analysis `frames_id` (`<frames dir>/<id>/<position>.jpg`), in order,
+    only `positions` when given; none when the payload names none or they are gone (the
+    message then goes without)."""
+    if not frames_id or Path(frames_id).name != frames_id:  # an id, never a path
+        return []
+    directory = settings.frames_dir / frames_id
+    if not directory.is_dir():
+        return []
+    if positions is None:
+        positions = sorted(int(p.stem) for p in directory.glob("*.jpg") if p.stem.isdigit())
+    paths = [directory / f"{int(n)}.jpg" for n in positions]
+    return [p.read_bytes() for p in paths if p.is_file()]
+
+
 def build_message(delivery: Delivery, settings: Settings) -> EmailMessage:
-    """The message for `delivery`: plain text, HTML alternative, frames inline (cid:)."""
+    """The message for `delivery`: plain text, HTML alternative, frames inline (cid:) read
+    from the analysis' saved frames when the message is built."""
     payload = delivery.payload
     decision = payload.get("decision", {})
-    frames = [base64.b64decode(f) for f in payload.get("frames") or []]
+    frames = frame_images(settings, payload.get("frames_id"), payload.get("frame_positions"))
     video = payload.get("video_filename")
     at = payload.get("moment")
     subject = _one_line(f"[Chronicon] {decision.get('label')} detected"

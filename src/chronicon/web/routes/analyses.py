@@ -82,19 +82,45 @@ def get_record(request: Request, analysis_id: str) -> AnalysisRecord:
     return record
 
 
+# What an email delivery's status means for the long-standing `email_status` field.
+_EMAIL_STATUS = {"sent": "sent", "queued": "queued", "retrying": "queued", "sending": "queued",
+                 "failed": "failed", "suppressed": "skipped"}
+
+
+def agent_answer(store: Any, record: AnalysisRecord,
+                 deliveries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The agent's answer for this analysis, from the one stored decision (joined on run_id)
+    and its deliveries as they stand now; `{"error"}` when the agent step failed."""
+    if record.agent_error:
+        return {"error": record.agent_error}
+    if record.decision_id is None:
+        return None
+    decision = store.get_decision(record.decision_id)
+    if decision is None:
+        return None
+    email = next((d for d in deliveries if d["channel"] == "email"), None)
+    return {"decision": {"label": decision.label, "score": decision.score,
+                         "reason": decision.reason},
+            "action": decision.action if decision.label != "none" else "none",
+            "email_status": _EMAIL_STATUS.get(email["status"], "queued") if email else "skipped",
+            "decision_id": decision.id,
+            "labels": list(dict.fromkeys(m["label"] for m in decision.matches)),
+            "matches": decision.matches}
+
+
 def current_deliveries(store: Any, record: AnalysisRecord) -> list[dict[str, Any]]:
     """The agent's deliveries for this analysis as they stand now (not as first queued)."""
-    decision_id = (record.agent or {}).get("decision_id")
-    if not isinstance(decision_id, int):
+    if record.decision_id is None:
         return []
     return [{k: v for k, v in d.to_dict().items() if k != "payload"}
-            for d in store.deliveries_for_decision(decision_id)]
+            for d in store.deliveries_for_decision(record.decision_id)]
 
 
 def detail(store: Any, record: AnalysisRecord) -> AnalysisDetail:
-    return AnalysisDetail(**summary(record), result=record.result, agent=record.agent,
-                          deliveries=current_deliveries(store, record),
-                          frames=frame_refs(record),
+    deliveries = current_deliveries(store, record)
+    return AnalysisDetail(**summary(record), result=record.result,
+                          agent=agent_answer(store, record, deliveries),
+                          deliveries=deliveries, frames=frame_refs(record),
                           result_url=f"/api/analyses/{record.id}/result.json")
 
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import BadVideo, ChroniconError, NotAVideo
+from ...options import WEB_LIMITS, parse_options
+from ...video.sampling import SAMPLERS
 from ..auth import require_token
-from ..parameters import INT_RANGES, SAMPLING_STRATEGIES, parse_parameters
 from ..uploads import Upload, receive_upload
 
 router = APIRouter(tags=["analyze"])
@@ -30,11 +31,11 @@ def _multipart_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
         "file": {"type": "string", "format": "binary",
                  "description": "the video (MP4, AVI, MOV, MKV, WebM); MAX_UPLOAD_MB applies"},
-        "prompt": {"type": "string", "maxLength": 2000},
+        "prompt": {"type": "string", "maxLength": WEB_LIMITS.max_prompt_chars},
         "model": {"type": "string", "description": "one of the models /health lists"},
-        "sampling": {"type": "string", "enum": list(SAMPLING_STRATEGIES)},
+        "sampling": {"type": "string", "enum": list(SAMPLERS)},
     }
-    for name, (low, high, default) in INT_RANGES.items():
+    for name, (low, high, default) in WEB_LIMITS.ranges().items():
         properties[name] = {"type": "integer", "minimum": low, "maximum": high, "default": default}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file"], "properties": properties}}}}}
@@ -67,6 +68,13 @@ def _rename_in_message(exc: ChroniconError, upload: Upload) -> ChroniconError:
     return exc
 
 
+def _position_at_submission(store: Any, job_id: str) -> int | None:
+    """The position the job was queued at (its `queued` event): the worker may already have
+    taken it by the time we answer."""
+    queued = [e for e in store.job_events_after(job_id) if e.kind == "queued"]
+    return queued[0].data.get("position") if queued else None
+
+
 @router.post("/api/analyze", status_code=202, response_model=JobAccepted,
              dependencies=[Depends(require_token)], openapi_extra=_multipart_schema(),
              responses={413: {"description": "upload larger than MAX_UPLOAD_MB"},
@@ -88,7 +96,7 @@ async def submit_analysis(request: Request) -> JobAccepted:
                                   settings.max_upload_bytes)
     upload_seconds = time.perf_counter() - started
     try:
-        params = parse_parameters(upload.fields, allowed_models(request))
+        options = parse_options(upload.fields, WEB_LIMITS, allowed_models(request))
         info = await run_in_threadpool(probe, upload.path, max_pixels=settings.max_pixels)
         reject_still_image(info, upload)
     except BadVideo as exc:
@@ -97,13 +105,13 @@ async def submit_analysis(request: Request) -> JobAccepted:
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise
-    options = params.to_dict()
-    model = options.pop("model")
     detail = (f"{upload.filename}: {upload.size / 1024 / 1024:.1f} MB, "
               f"{info.duration:.1f} s, {info.width}x{info.height}")
-    job = services.queue.submit(upload.path, upload.filename, model, options,
-                                upload={"seconds": upload_seconds, "detail": detail})
-    position = services.store.queue_position(job.id)
+    job = await run_in_threadpool(
+        services.queue.submit, upload.path, upload.filename, options,
+        upload={"seconds": upload_seconds, "detail": detail, "video": info.to_dict()},
+        source="upload")
+    position = await run_in_threadpool(_position_at_submission, services.store, job.id)
     return JobAccepted(job_id=job.id, state=job.state, position=position,
                        status_url=f"/api/jobs/{job.id}", events_url=f"/api/jobs/{job.id}/events",
                        page_url=f"/jobs/{job.id}")

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from ..parameters import DEFAULT_PROMPT, INT_RANGES, SAMPLING_STRATEGIES
+from ...options import DEFAULT_PROMPT, WEB_LIMITS
+from ...video.sampling import SAMPLERS
 from .analyses import detail, get_record, summary
 from .analyze import allowed_models
 from .search import page_hits, run_search
@@ -42,8 +43,8 @@ def render(request: Request, template: str, page: str, **context: Any) -> HTMLRe
 @router.get("/", response_class=HTMLResponse)
 def analyze_page(request: Request) -> HTMLResponse:
     settings = request.app.state.services.settings
-    return render(request, "analyze.html", "analyze", ranges=INT_RANGES,
-                  sampling=SAMPLING_STRATEGIES, models=allowed_models(request),
+    return render(request, "analyze.html", "analyze", ranges=WEB_LIMITS.ranges(),
+                  sampling=list(SAMPLERS), models=allowed_models(request),
                   default_prompt=DEFAULT_PROMPT, max_upload_mb=settings.max_upload_mb)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
 
@@ -40,8 +40,10 @@ def health_data(request: Request) -> dict[str, Any]:
     model = services.backends.status()
     counts = services.store.count_jobs_by_state()
     current = services.queue.current
+    worker = services.queue.health()
     return {
-        "status": "ok",
+        "status": "ok" if worker == "ok" else "degraded",
+        "worker": worker,
         "version": __version__,
         "model": model["model"],
         "model_loaded": model["loaded"],
@@ -61,10 +63,12 @@ def health_data(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
-def health(request: Request) -> dict[str, Any]:
-    """Status, model loaded or not (and how many loads so far), device, queue depth, version."""
-    return health_data(request)
+@router.get("/health", responses={503: {"description": "the job worker is dead or stuck"}})
+def health(request: Request) -> JSONResponse:
+    """Status, the job worker (`ok`, `dead` or `stuck`: then 503), model loaded or not (and how
+    many loads so far), device, queue depth, version."""
+    data = health_data(request)
+    return JSONResponse(data, status_code=200 if data["worker"] == "ok" else 503)
 
 
 def _torch_facts() -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""Running one claimed job: its events, its kind, and how it ends (done or failed, always).
+
+The runner turns whatever a job kind raises into a `failed` job with the cause: a ChroniconError
+shows its message, an OSError (a full disk, a read-only folder) its system reason, anything else
+its type. Even when recording that end fails too (the database's disk is full), it raises
+`Unfinished` for the worker to retry, so a job is never left `running` by a live process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import ChroniconError, ModelUnavailable
+from ..events import Done, Event, Failed, TokenGenerated, to_dict
+from ..store import Store
+from ..store.job_records import DONE, FAILED, JobRecord
+from ..vlm.warm import WarmBackend
+from .kinds import AgentStep, JobContext, get_job_kind
+
+log = logging.getLogger(__name__)
+
+
+class TokenBatcher:
+    """At most one `token` event per `window` seconds: a piece that comes after a quiet spell
+    goes out at once, pieces that come faster are joined. The page still sees the text grow
+    live, and the store writes ~20 rows a second instead of one per token (each row is a
+    committed transaction that the SSE readers poll)."""
+
+    def __init__(self, emit: Callable[[str], None], window: float = 0.05):
+        self._emit = emit
+        self._window = window
+        self._pieces: list[str] = []
+        self._last_emit = float("-inf")
+
+    def add(self, text: str) -> None:
+        self._pieces.append(text)
+        if time.monotonic() - self._last_emit >= self._window:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pieces:
+            text, self._pieces = "".join(self._pieces), []
+            self._last_emit = time.monotonic()
+            self._emit(text)
+
+
+class Unfinished(Exception):
+    """The job ended but its end could not be recorded; `finish()` tries again."""
+
+    def __init__(self, finish: Callable[[], None]):
+        super().__init__("the job's end could not be recorded")
+        self.finish = finish
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a failed job says about its cause (never a traceback or a server path)."""
+    if isinstance(exc, ChroniconError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"the server could not write or read its files: {exc.strerror}"
+    return f"internal error: {type(exc).__name__}: {exc}" if str(exc) else \
+        f"internal error: {type(exc).__name__}"
+
+
+class JobRunner:
+    """Runs one job at a time for the worker (`run(job)`); `beat` marks progress."""
+
+    def __init__(self, settings: Settings, store: Store, backends: WarmBackend,
+                 agent_step: AgentStep | None = None, beat: Callable[[], None] = lambda: None):
+        self.settings = settings
+        self.store = store
+        self.backends = backends
+        self.agent_step = agent_step
+        self.beat = beat
+
+    def run(self, job: JobRecord) -> None:
+        stored_name = Path(job.video_path).name
+
+        def emit(event: Event) -> None:
+            self.beat()
+            detail = getattr(event, "detail", "")
+            if isinstance(detail, str) and stored_name in detail:
+                # Show the user's file name, not our generated one.
+                event = dataclasses.replace(
+                    event, detail=detail.replace(stored_name, job.video_filename or "video"))
+            self.store.append_job_event(job.id, event.kind, to_dict(event))
+
+        tokens = TokenBatcher(lambda text: emit(TokenGenerated(text)))
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, TokenGenerated):
+                tokens.add(event.text)
+                return
+            tokens.flush()
+            emit(event)
+
+        context = JobContext(self.settings, self.store, self.backends, on_event, self.beat,
+                             self.agent_step)
+        try:
+            try:
+                analysis_id = get_job_kind(job.kind)(job, context)
+            finally:
+                tokens.flush()
+        except Exception as exc:  # noqa: BLE001 - the worker must survive any one job
+            if isinstance(exc, ModelUnavailable):
+                self.backends.last_error = exc.message
+            if not isinstance(exc, ChroniconError):
+                log.exception("job %s failed", job.id)
+            message, error_type = failure_message(exc), type(exc).__name__
+            self._end(lambda: self._fail(job, message, error_type))
+        else:
+            self._end(lambda: self._done(job, analysis_id))
+
+    def _end(self, finish: Callable[[], None]) -> None:
+        try:
+            finish()
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not record the end of a job (%s); will retry", exc)
+            raise Unfinished(finish) from exc
+
+    def _done(self, job: JobRecord, analysis_id: str | None) -> None:
+        record = self.store.get_analysis(analysis_id) if analysis_id else None
+        done = Done({"analysis_id": analysis_id, "label": record.label if record else None})
+        self.store.finish_job(job.id, DONE, (done.kind, to_dict(done)), analysis_id=analysis_id)
+
+    def _fail(self, job: JobRecord, message: str, error_type: str) -> None:
+        failed = Failed(message, error_type)
+        self.store.finish_job(job.id, FAILED, (failed.kind, to_dict(failed)), error=message,
+                              error_type=error_type)
+
+
+__all__ = ["JobRunner", "TokenBatcher", "Unfinished", "failure_message"]
