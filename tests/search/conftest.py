@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,10 @@ def add_analysis(store: Store) -> AddAnalysis:
         store.insert_analysis(analysis_id, result, video_path=result["video_path"],
                               video_filename=video)
         if label is not None:
-            store.set_analysis_agent(analysis_id, {"decision": {"label": label}}, label)
+            # An analysis' label is its stored decision's (decisions.run_id).
+            store.insert_decision(created_at=datetime.now(timezone.utc), run_id=analysis_id,
+                                  video_filename=None, label=label, score=1.0, reason="",
+                                  rule=None, action="log", analysis="", matches=[])
         if created_at is not None:
             store.execute("UPDATE analyses SET created_at = ? WHERE id = ?",
                           (created_at, analysis_id))

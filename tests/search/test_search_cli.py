@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -22,7 +23,10 @@ def _add(store: Store, text: str, video: str, label: str | None = None) -> str:
     store.insert_analysis(analysis_id, result, video_path=result["video_path"],
                           video_filename=video)
     if label:
-        store.set_analysis_agent(analysis_id, {"decision": {"label": label}}, label)
+        # An analysis' label is its stored decision's (decisions.run_id).
+        store.insert_decision(created_at=datetime.now(timezone.utc), run_id=analysis_id,
+                              video_filename=None, label=label, score=1.0, reason="",
+                              rule=None, action="log", analysis="", matches=[])
     # As `chronicon analyze` records: full text now, vectors left to the next search.
     index_analysis(store, analysis_id, result, embed=False)
     return analysis_id

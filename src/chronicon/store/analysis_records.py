@@ -12,11 +12,14 @@ from .database import utc_now
 # The analysis row with its agent decision: the decision is stored once, in `decisions`
 # (run_id = analysis id), and joined here. A timeline has one decision per chunk: the strongest
 # is the analysis' (among equal scores, the newest).
-_SELECT = """
+DECISION_OF_ANALYSIS = ("(SELECT id FROM decisions WHERE run_id = a.id"
+                        " ORDER BY score DESC, id DESC LIMIT 1)")
+# The label of analysis `a` as an SQL expression (for filters in other queries).
+LABEL_OF_ANALYSIS = "(SELECT label FROM decisions WHERE id = " + DECISION_OF_ANALYSIS + ")"
+_SELECT = f"""
     SELECT a.*, d.id AS decision_id, d.label AS label
     FROM analyses a
-    LEFT JOIN decisions d ON d.id = (SELECT id FROM decisions WHERE run_id = a.id
-                                     ORDER BY score DESC, id DESC LIMIT 1)
+    LEFT JOIN decisions d ON d.id = {DECISION_OF_ANALYSIS}
 """
 
 

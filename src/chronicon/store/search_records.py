@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .analysis_records import LABEL_OF_ANALYSIS
+
 # SQLite's default limit on host parameters is 32766 since 3.32; stay far below it.
 _ID_CHUNK = 900
 
@@ -40,7 +42,7 @@ def _filters(since: str | None, label: str | None) -> tuple[str, list]:
         sql += " AND a.created_at >= ?"
         params.append(since)
     if label is not None:
-        sql += " AND a.label = ?"
+        sql += f" AND {LABEL_OF_ANALYSIS} = ?"
         params.append(label)
     return sql, params
 
@@ -124,7 +126,7 @@ class SearchRecords:
             marks = ",".join("?" * len(chunk))
             rows = self.query(  # type: ignore[attr-defined]
                 "SELECT e.id, e.analysis_id, e.kind, e.start_s, e.end_s, e.text,"
-                " a.video_filename, a.created_at, a.label FROM search_entries e"
+                f" a.video_filename, a.created_at, {LABEL_OF_ANALYSIS} FROM search_entries e"
                 f" JOIN analyses a ON a.id = e.analysis_id WHERE e.id IN ({marks})", chunk)
             for r in rows:
                 found[int(r[0])] = SearchEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6],
