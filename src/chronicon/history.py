@@ -34,8 +34,9 @@ def record_analysis(store: Store, settings: Settings, result: AnalysisResult, *,
     """Save `result` in the history and return its analysis id.
 
     `job_id`: the job it ran for; the analysis id is then the job id, and a second call for the
-    same job returns that id and writes nothing. `source`: where the video came from (e.g.
-    "upload", "cli", a watched folder). `extra` is merged into the result JSON (e.g.
+    same job returns that id and writes nothing. `source`: where the video came from (a watched
+    folder, a stream; None for a plain upload or CLI run), kept on the row and in the result
+    JSON. `extra` is merged into the result JSON (e.g.
     `timeline`, `source`). `video_filename`: the user's name for the file (default: the
     path's name). `result_path`: the result JSON was already written there (the CLI's
     `--output`), so no second copy goes to the results dir. `frames_saved`: the frames are
@@ -48,6 +49,8 @@ def record_analysis(store: Store, settings: Settings, result: AnalysisResult, *,
             return existing.id
     analysis_id = job_id or uuid.uuid4().hex
     data = {**result.to_dict(), **(extra or {})}
+    if source is not None:
+        data["source"] = source
     if result_path is None:
         result_path = save_result(result, settings.results_dir, data=data)
     frames_dir = frames_path(settings, analysis_id)

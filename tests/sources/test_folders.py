@@ -67,7 +67,7 @@ def test_a_slowly_copied_clip_is_analysed_once_after_it_settles(
         analysis = store.get_analysis(rows[0].analysis_id)
         assert analysis.result["source"] == rows[0].source
         assert analysis.result_path and Path(analysis.result_path).is_file()
-        assert analysis.agent is not None  # the agent acted on it
+        assert analysis.decision_id is not None  # the agent acted on it (its stored decision)
         assert analyst.counters.clips == 1
 
 

@@ -160,8 +160,8 @@ def analyze_command(
         # and result file a web job leaves (`chronicon serve` on this data directory lists it).
         store = Store(settings.db_path)
         try:
-            analysis_id = record_analysis(store, settings, result, source="cli",
-                                          result_path=saved, embed=False)
+            analysis_id = record_analysis(store, settings, result, result_path=saved,
+                                          embed=False)
             saved = saved or Path(store.get_analysis(analysis_id).result_path)
         finally:
             store.close()

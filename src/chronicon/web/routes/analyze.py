@@ -109,8 +109,7 @@ async def submit_analysis(request: Request) -> JobAccepted:
               f"{info.duration:.1f} s, {info.width}x{info.height}")
     job = await run_in_threadpool(
         services.queue.submit, upload.path, upload.filename, options,
-        upload={"seconds": upload_seconds, "detail": detail, "video": info.to_dict()},
-        source="upload")
+        upload={"seconds": upload_seconds, "detail": detail, "video": info.to_dict()})
     position = await run_in_threadpool(_position_at_submission, services.store, job.id)
     return JobAccepted(job_id=job.id, state=job.state, position=position,
                        status_url=f"/api/jobs/{job.id}", events_url=f"/api/jobs/{job.id}/events",
