@@ -81,7 +81,7 @@ def test_udp_still_windows_skipped_moving_described_and_reconnects(
         assert stream["url"] == url and len(stream["wall_clock"]) == 2
         assert stream["stream_time"][1] - stream["stream_time"][0] == pytest.approx(2.0)
         assert stream["motion"] >= settings.stream_motion_threshold
-        assert record.agent is not None  # decided like a clip
+        assert record.decision_id is not None  # decided like a clip (its stored decision)
     assert not [t for t in threading.enumerate() if t.name.startswith("chronicon-stream")]
 
 
