@@ -118,19 +118,13 @@ def test_scene_sampler_with_more_scenes_than_frames(tmp_path: Path) -> None:
     assert [f.index for f in sample(path, n=2, strategy="scene", resize=64)] == [41, 78]
 
 
-def test_cut_on_an_early_keyframe_is_taken_without_decoding_the_gop(tmp_path: Path,
-                                                                    monkeypatch) -> None:
+def test_cut_on_an_early_keyframe_is_taken(tmp_path: Path) -> None:
     cuts = [75, 140]
     path = write_video_with_keyframes_at(tmp_path / "k.mp4", 200, cuts,
                                          frame_fn=lambda i: scene_frame(i, cuts, SIZE))
     index = frame_index(path)
     assert np.flatnonzero(index.keyframe).tolist() == [0, 30, 60, 75, 105, 135, 140, 170]
-    located: list[tuple[int, int]] = []
-    split = scenes._split_point
-    monkeypatch.setattr(scenes, "_split_point",
-                        lambda a, b, idx: located.append((a, b)) or split(a, b, idx))
     assert find_cuts(path, index) == cuts
-    assert located == []  # both cuts came from the encoder's early keyframes: no bisection
 
 
 def test_cut_on_a_regular_keyframe_is_still_confirmed(tmp_path: Path) -> None:
@@ -150,3 +144,40 @@ def test_scene_representative_prefers_a_central_keyframe(tmp_path: Path) -> None
                        frame_fn=lambda i: scene_frame(i, cuts, SIZE))
     # Scenes [0,75) [75,140) [140,200): middles 37, 107, 169; keyframes every 30 frames.
     assert [f.index for f in sample(path, n=3, strategy="scene")] == [30, 120, 180]
+
+
+def test_cut_between_shots_of_identical_colours(tmp_path: Path) -> None:
+    # Mirror images: the same colour histogram, different content. The cut lies inside a
+    # group of pictures, and a moving bar keeps neighbouring frames from being identical.
+    def frame(i: int) -> np.ndarray:
+        ramp = np.linspace(0, 255, SIZE[0]).astype(np.uint8)
+        img = np.repeat(np.repeat(ramp[None, :, None], SIZE[1], 0), 3, 2)
+        img = img if i < 45 else img[:, ::-1]
+        img[(i * 2) % SIZE[1]:(i * 2) % SIZE[1] + 4] = 128
+        return np.ascontiguousarray(img)
+
+    path = write_video(tmp_path / "mirror.mp4", n_frames=90, size=SIZE, frame_fn=frame,
+                       options={"g": "30", "sc_threshold": "0"})
+    assert find_cuts(path, frame_index(path)) == [45]
+
+
+def test_more_scenes_than_frames_covers_the_clip() -> None:
+    # Ten scenes; the three longest are at the start. One pick per quarter of the clip.
+    cuts = [40, 80, 120, 130, 140, 150, 160, 170, 180]
+    picks = scenes_middles_of(cuts, 200, 4)
+    assert [p * 4 // 200 for p in picks] == [0, 1, 2, 3]
+
+
+def test_more_scenes_than_frames_prefers_variety() -> None:
+    # Six equal scenes alternating between two looks (two cameras in turn): two picks show
+    # both cameras, not the same one twice.
+    a, b = np.eye(3, 16), np.roll(np.eye(3, 16), 8, axis=1)
+    looks = {k * 10: (a if k % 2 == 0 else b) for k in range(6)}
+    picks = scenes_middles_of([10, 20, 30, 40, 50], 60, 2, looks)
+    assert [looks[p // 10 * 10] is a for p in picks] == [True, False]
+
+
+def scenes_middles_of(cuts: list[int], total: int, n: int, looks: dict | None = None) -> list[int]:
+    from chronicon.video.sampling import scene_middles
+
+    return scene_middles(cuts, total, n, None, looks)

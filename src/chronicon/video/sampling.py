@@ -5,8 +5,9 @@ A `Sampler` decides WHICH frame numbers to take; reading them is shared (exact f
 
 - `uniform`: the middle frame of each of n equal segments of the clip.
 - `motion`:  the n frames where most changes (`motion.motion_scores`), kept apart in time.
-- `scene`:   the middle frame of each scene between hard cuts (`scenes.find_cuts`), filled with
-             uniform picks when the clip has fewer scenes than n.
+- `scene`:   a frame of each scene between hard cuts (`scenes.find_scenes`), filled with
+             uniform picks when the clip has fewer scenes than n; with more scenes than n,
+             one per n-th of the clip, preferring scenes that look unlike those picked.
 
 Every strategy returns distinct frames sorted by index; a clip with fewer than n frames gives
 each of its frames once. `start`/`end` (seconds) restrict every strategy to a span of the clip.
@@ -27,7 +28,7 @@ from .decode import ExactFrameReader, to_rgb_image
 from .frames import Frame
 from .motion import motion_scores, pick_peaks
 from .probe import VideoInfo, frame_index, probe
-from .scenes import find_cuts
+from .scenes import find_scenes, histogram_distance
 
 log = logging.getLogger(__name__)
 
@@ -101,33 +102,79 @@ class MotionSampler:
 
 
 class SceneSampler:
-    """A middle frame of each scene between hard cuts (see `scene_middles`); the longest scenes
-    when there are more than n, uniform picks added when there are fewer."""
+    """A frame of each scene between hard cuts (see `scene_middles`); uniform picks added when
+    there are fewer scenes than n."""
 
     def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
                span: range) -> list[Frame]:
         if len(span) <= n:
             return read_frames(path, info, list(span), resize)
         index = frame_index(path)
-        cuts = [k - span.start for k in find_cuts(path, index) if span.start < k < span.stop]
+        cuts, histograms = find_scenes(path, index)
+        cuts = [k - span.start for k in cuts if span.start < k < span.stop]
+        looks = {k - span.start: h for k, h in histograms.items() if k in span}
         keyframes = np.flatnonzero(index.keyframe[span.start:span.stop])
-        picks = fill_with_uniform(scene_middles(cuts, len(span), n, keyframes), len(span), n)
+        picks = scene_middles(cuts, len(span), n, keyframes, looks)
+        picks = fill_with_uniform(picks, len(span), n)
         return read_frames(path, info, _shift(picks, span.start), resize)
 
 
+# How much a scene's likeness to those already picked (0-1) counts against its share of the
+# n-th of the clip being filled (0-1).
+VARIETY_WEIGHT = 0.5
+
+
 def scene_middles(cuts: list[int], frame_count: int, n: int,
-                  keyframes: np.ndarray | None = None) -> list[int]:
-    """A representative frame per scene: the n longest scenes (earlier first on ties) if more.
+                  keyframes: np.ndarray | None = None,
+                  looks: dict[int, np.ndarray] | None = None) -> list[int]:
+    """A representative frame per scene; with more scenes than n, one per n-th of the clip.
 
     The representative is the middle frame, or, when `keyframes` (frame numbers) has one in the
     central half of the scene, the keyframe nearest the middle: it shows the same shot, is
     coded at the best quality, and decodes on its own instead of after half a group of
     pictures (the difference between seconds and a fraction of one on long clips).
+
+    With more scenes than n, the clip is cut into n equal parts and each part takes one scene
+    not taken yet: the one that fills most of the part, less VARIETY_WEIGHT times how much it
+    looks like the picks so far (colour histograms of its frames in `looks`, if any), and is
+    represented within that part. So picks cover the whole duration, and a shot the
+    recording keeps coming back to (two cameras in turn) is not shown again and again.
     """
     bounds = [0, *sorted(set(cuts)), frame_count]
     scenes = [(start, end) for start, end in pairwise(bounds) if end > start]
-    longest = sorted(scenes, key=lambda s: (-(s[1] - s[0]), s[0]))[:n]
-    return sorted(_representative(start, end, keyframes) for start, end in longest)
+    if len(scenes) <= n:
+        return sorted(_representative(start, end, keyframes) for start, end in scenes)
+    looks = looks or {}
+    picks: list[int] = []
+    seen: list[np.ndarray] = []
+    taken: set[tuple[int, int]] = set()
+    for i in range(n):
+        part = (i * frame_count // n, (i + 1) * frame_count // n)
+        best = _best_scene(scenes, taken, part, seen, looks)
+        if best is None:
+            continue  # every scene here is taken: fill_with_uniform adds a frame later
+        taken.add(best)
+        start, end = max(best[0], part[0]), min(best[1], part[1])
+        picks.append(_representative(start, end, keyframes))
+        seen += _looks_of(best, looks)
+    return sorted(set(picks))
+
+
+def _best_scene(scenes: list[tuple[int, int]], taken: set[tuple[int, int]],
+                part: tuple[int, int], seen: list[np.ndarray],
+                looks: dict[int, np.ndarray]) -> tuple[int, int] | None:
+    def score(scene: tuple[int, int]) -> float:
+        share = (min(scene[1], part[1]) - max(scene[0], part[0])) / (part[1] - part[0])
+        likeness = max((1 - histogram_distance(a, b) for a in _looks_of(scene, looks)
+                        for b in seen), default=0.0)
+        return share - VARIETY_WEIGHT * likeness
+
+    candidates = [s for s in scenes if s not in taken and s[0] < part[1] and s[1] > part[0]]
+    return max(candidates, key=score, default=None)
+
+
+def _looks_of(scene: tuple[int, int], looks: dict[int, np.ndarray]) -> list[np.ndarray]:
+    return [h for k, h in looks.items() if scene[0] <= k < scene[1]]
 
 
 def _representative(start: int, end: int, keyframes: np.ndarray | None) -> int:

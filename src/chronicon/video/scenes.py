@@ -1,47 +1,78 @@
 """Hard-cut detection without decoding the whole file: `find_cuts(path, index) -> [frame, ...]`.
 
-A hard cut changes the colour distribution from one frame to the next; motion and gradual
-fades barely do between neighbours. So two frames "differ" when their colour histograms are
-further apart than `CUT_THRESHOLD`, and a cut is a pair of neighbouring frames that differ.
+Two small-thumbnail measures, both cheap on 64-pixel images:
 
-1. Coarse pass: histograms of cheap anchor frames: the keyframes (one decode pass that skips
-   every other frame) or, for intra-only streams, evenly spread frames; plus the last frame.
-2. Between two anchors that differ: when the later one is a keyframe the encoder placed early
-   (encoders start a new group of pictures at a scene change), the cut is that keyframe, at no
-   further cost. Otherwise the cut is found to the exact frame by bisection on exact frames,
-   steered to the biggest packet in the interval (see `_split_point`): typically one forward
-   decode of part of a group of pictures per cut, never the whole file.
+- the *content difference*: the mean absolute difference of hue, saturation and value, 0-255
+  (PySceneDetect's ContentDetector measure): sees a cut between shots of similar colours;
+- the *histogram distance*: half the L1 distance of colour histograms, 0-1: barely moves with
+  motion, so it tells a cut from a pan when two frames are seconds apart.
 
-Limits (deliberate, for speed): a cut that leaves and returns to the same scene between two
-anchors, or a cut between scenes of near-identical colours, is not reported.
+A cut is a pair of neighbouring frames whose content difference is at least `CONTENT_MIN` and
+`ADAPTIVE_RATIO` times the mean of the two pairs on each side (PySceneDetect's AdaptiveDetector):
+motion raises every pair around it, a flash raises two pairs in a row, a cut only its own.
+
+1. Coarse pass: thumbnails of the anchors: every keyframe (one pass that decodes only them)
+   plus evenly spaced frames in groups of pictures longer than `MAX_ANCHOR_GAP`, or, for
+   intra-only streams, evenly spread frames.
+2. Every span between two anchors whose thumbnails differ (either measure) is searched. If the
+   later anchor is a keyframe the encoder placed early (encoders start a group of pictures at a
+   scene change) and the anchors differ clearly, that keyframe is the cut, at no further cost.
+   Otherwise the span is decoded frame by frame (one forward run) and tested pair by pair.
+
+Spans whose anchors look alike are not searched: a cut to another shot and back between two
+anchors is not reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from itertools import pairwise
 from pathlib import Path
 
+import av
 import numpy as np
 
 from .decode import ExactFrameReader, colour_thumbnail
 from .frame_index import FrameIndex
 from .probe import VideoInfo, frame_index
 
-# Half the L1 distance of normalised 16-bin-per-channel histograms, averaged over R, G, B:
-# 0 = same distribution, 1 = disjoint. Motion within a shot stays well below; a cut above.
-CUT_THRESHOLD = 0.3
 HISTOGRAM_BINS = 16
-# First pass: besides the likely cuts, decode every second regular keyframe (see
-# `_first_pass_keyframes`).
-KEYFRAME_STRIDE = 2
-# A packet this many times the interval's median size is taken for the first frame of a shot.
-SPIKE_RATIO = 2.0
+THUMBNAIL_WIDTH = 64
+# A cut's own content difference (0-255) is at least this, and ADAPTIVE_RATIO times the mean
+# of the two pairs on either side.
+CONTENT_MIN = 8.0
+ADAPTIVE_RATIO = 3.0
+# Anchors further apart than neighbours differ by motion too; a span is searched when its
+# anchors' histograms differ by SEARCH_HISTOGRAM or their content by SEARCH_CONTENT.
+SEARCH_HISTOGRAM = 0.12
+SEARCH_CONTENT = 18.0
+# An encoder's early keyframe is taken as the cut without decoding the span before it when
+# the anchors differ at least this much (histogram) or this much (content).
+SURE_HISTOGRAM = 0.25
+SURE_CONTENT = 30.0
+# A cut this close after the previous one is the same event (a one-frame flash, a frame
+# misplaced at a splice): only the first counts (PySceneDetect's min_scene_len is 15).
+MIN_SCENE_FRAMES = 4
 # Anchors for intra-only streams (each frame decodes alone, so more anchors cost little).
 MAX_INTRA_ANCHORS = 400
-# Keyframes further apart than this many frames get extra anchors between them, so a scene that
-# comes and goes inside one long GOP still has a chance to be seen.
-MAX_ANCHOR_GAP = 300
+# Keyframes further apart than this many frames get extra anchors between them.
+MAX_ANCHOR_GAP = 120
+
+
+class Thumbnail:
+    """What the cut tests compare of one frame: an HSV thumbnail and its colour histogram."""
+
+    def __init__(self, frame: av.VideoFrame):
+        rgb = colour_thumbnail(frame, THUMBNAIL_WIDTH)
+        self.hsv = _hsv(rgb)
+        self.histogram = colour_histogram(rgb)
+
+    def content_difference(self, other: Thumbnail) -> float:
+        delta = np.abs(self.hsv - other.hsv)
+        delta[..., 0] = np.minimum(delta[..., 0], 256.0 - delta[..., 0])  # hue is a circle
+        return float(delta.mean())
+
+    def histogram_distance(self, other: Thumbnail) -> float:
+        return histogram_distance(self.histogram, other.histogram)
 
 
 def colour_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -56,24 +87,18 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).sum(axis=1).mean() / 2)
 
 
-class _Histograms:
-    """Colour histograms of exact frames, decoded on demand and remembered."""
-
-    def __init__(self, reader: ExactFrameReader):
-        self.reader = reader
-        self.known: dict[int, np.ndarray] = {}
-
-    def get(self, k: int) -> np.ndarray:
-        if k not in self.known:
-            self.add(self.reader.read([k]))
-        return self.known[k]
-
-    def add(self, frames: Iterable) -> None:
-        for k, frame in frames:
-            self.known[k] = colour_histogram(colour_thumbnail(frame))
-
-    def differ(self, a: int, b: int) -> bool:
-        return histogram_distance(self.get(a), self.get(b)) > CUT_THRESHOLD
+def _hsv(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> HSV float32, every channel 0-255."""
+    rgb = rgb.astype(np.float32)
+    high, low = rgb.max(axis=2), rgb.min(axis=2)
+    spread = high - low
+    safe = np.where(spread > 0, spread, 1.0)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    hue = np.where(high == r, (g - b) / safe, np.where(high == g, 2 + (b - r) / safe,
+                                                       4 + (r - g) / safe))
+    hue = np.where(spread > 0, (hue / 6.0) % 1.0 * 256.0, 0.0)
+    saturation = np.where(high > 0, spread / np.where(high > 0, high, 1.0) * 255.0, 0.0)
+    return np.stack([hue, saturation, high], axis=2).astype(np.float32)
 
 
 def scene_cuts(path: str | Path, info: VideoInfo) -> list[float]:
@@ -86,41 +111,88 @@ def scene_cuts(path: str | Path, info: VideoInfo) -> list[float]:
 
 def find_cuts(path: Path, index: FrameIndex) -> list[int]:
     """Frame numbers that start a new scene after a hard cut, ascending (0 never included)."""
-    n = len(index)
-    if n < 2:
-        return []
+    return find_scenes(path, index)[0]
+
+
+def find_scenes(path: Path, index: FrameIndex) -> tuple[list[int], dict[int, np.ndarray]]:
+    """The cuts (as `find_cuts`) and the colour histograms of the frames the search decoded
+    anyway (every keyframe among them), by frame number: what scene picking compares."""
+    if len(index) < 2:
+        return [], {}
     with ExactFrameReader(path, index) as reader:
-        hist = _Histograms(reader)
-        anchors = _anchors(index, hist)
+        search = _CutSearch(reader, index)
+        cuts = search.run()
+        return cuts, {k: thumb.histogram for k, thumb in search.thumbs.items()}
+
+
+class _CutSearch:
+    def __init__(self, reader: ExactFrameReader, index: FrameIndex):
+        self.reader = reader
+        self.index = index
+        self.thumbs: dict[int, Thumbnail] = {}
+        self.regular_gop = _regular_keyframe_interval(index)
+
+    def run(self) -> list[int]:
         cuts: list[int] = []
-        for a, b in pairwise(anchors):
-            cuts += _locate(a, b, hist, index)
-    return sorted(set(cuts))
+        for a, b in pairwise(self._anchors()):
+            cuts += self._search(a, b)
+        kept: list[int] = []
+        for cut in sorted(set(cuts)):
+            if not kept or cut - kept[-1] >= MIN_SCENE_FRAMES:
+                kept.append(cut)
+        return kept
+
+    def _read(self, frames: list[int]) -> None:
+        wanted = [k for k in frames if k not in self.thumbs]
+        for k, frame in self.reader.read(wanted):
+            self.thumbs[k] = Thumbnail(frame)
+
+    def _anchors(self) -> list[int]:
+        n = len(self.index)
+        if self.index.intra_only:
+            anchors = np.linspace(0, n - 1, num=min(n, MAX_INTRA_ANCHORS)).astype(int).tolist()
+            self._read(sorted(set(anchors)))
+            return sorted(self.thumbs)
+        for k, frame in self.reader.keyframes():
+            self.thumbs[k] = Thumbnail(frame)
+        keys = sorted(set(self.thumbs) | {0, n - 1})
+        self._read(sorted(_gap_fillers(keys) | {0, n - 1}))
+        return sorted(self.thumbs)
+
+    def _search(self, a: int, b: int) -> list[int]:
+        """Cuts in (a, b], anchors a and b already read."""
+        first, last = self.thumbs[a], self.thumbs[b]
+        histogram, content = first.histogram_distance(last), first.content_difference(last)
+        if histogram < SEARCH_HISTOGRAM and content < SEARCH_CONTENT:
+            return []
+        if self._encoder_marked_cut(b) and (histogram >= SURE_HISTOGRAM
+                                            or content >= SURE_CONTENT):
+            return [b]
+        # One forward run from a; b + 1 and b + 2 (just after a keyframe, when b is one) tell a cut
+        # at b from motion there.
+        frames = list(range(a, min(b + 3, len(self.index))))
+        self._read(frames)
+        diffs = {k: self.thumbs[k - 1].content_difference(self.thumbs[k])
+                 for k in frames[1:]}
+        return [k for k in range(a + 1, b + 1) if _is_cut(k, diffs)]
+
+    def _encoder_marked_cut(self, k: int) -> bool:
+        """Frame k is a keyframe the encoder put before its regular keyframe interval.
+
+        Encoders (x264, x265, libvpx) start a new group of pictures where they detect a scene
+        change; when the anchors around it differ clearly too, the cut is that keyframe: no
+        need to decode the group before it, which would cost most of the search.
+        """
+        if not self.index.keyframe[k] or k == 0 or self.regular_gop is None:
+            return False
+        return k - self.index.keyframe_before(k - 1) < self.regular_gop
 
 
-def _anchors(index: FrameIndex, hist: _Histograms) -> list[int]:
-    n = len(index)
-    if index.intra_only:
-        anchors = set(np.linspace(0, n - 1, num=min(n, MAX_INTRA_ANCHORS)).astype(int).tolist())
-        hist.add(hist.reader.read(sorted(anchors)))
-        return sorted(anchors | {0, n - 1})
-    hist.add(hist.reader.keyframes(only=_first_pass_keyframes(index)))
-    keyframes = set(np.flatnonzero(index.keyframe).tolist())
-    fillers = _gap_fillers(sorted(keyframes | {0, n - 1}))
-    hist.add(hist.reader.read(sorted(k for k in fillers if k not in hist.known)))
-    return sorted(set(hist.known) | fillers | {0, n - 1})
-
-
-def _first_pass_keyframes(index: FrameIndex) -> set[int]:
-    """The keyframes worth decoding up front: every early one (a likely cut) with the keyframe
-    before it, and every KEYFRAME_STRIDE-th of the rest. Keyframes skipped here are decoded
-    later only where the anchors around them differ (see `_locate`): keyframe decoding is most
-    of the cost of the whole search, so this halves it on long clips with few cuts."""
-    keys = np.flatnonzero(index.keyframe).tolist()
-    early = {k for k in keys if _encoder_marked_cut(k, index)}
-    before = {index.keyframe_before(k - 1) for k in early}
-    regular = [k for k in keys if k not in early and k not in before]
-    return early | before | set(regular[::KEYFRAME_STRIDE]) | {keys[0]} if keys else set()
+def _is_cut(k: int, diffs: dict[int, float]) -> bool:
+    """The pair (k-1, k) differs as a cut: enough, and far more than the pairs beside it."""
+    own = diffs[k]
+    beside = [diffs[j] for j in (k - 2, k - 1, k + 1, k + 2) if j in diffs]
+    return own >= CONTENT_MIN and own >= ADAPTIVE_RATIO * float(np.mean(beside or [0.0]))
 
 
 def _gap_fillers(anchors: list[int]) -> set[int]:
@@ -131,38 +203,6 @@ def _gap_fillers(anchors: list[int]) -> set[int]:
     return extra
 
 
-def _locate(a: int, b: int, hist: _Histograms, index: FrameIndex) -> list[int]:
-    """Cuts in (a, b], given frames a and b; empty when a and b do not differ."""
-    if b <= a or not hist.differ(a, b):
-        return []
-    inner = _keyframes_between(a, b, index)
-    if inner:  # keyframes skipped by the first pass: cheap to decode, narrow the search first
-        points = [a, *inner, b]
-        return [cut for x, y in pairwise(points) for cut in _locate(x, y, hist, index)]
-    if b == a + 1 or _encoder_marked_cut(b, index):
-        return [b]
-    m = _split_point(a, b, index)
-    return _locate(a, m, hist, index) + _locate(m, b, hist, index)
-
-
-def _keyframes_between(a: int, b: int, index: FrameIndex) -> list[int]:
-    return [int(k) for k in np.flatnonzero(index.keyframe[a + 1:b]) + a + 1]
-
-
-def _encoder_marked_cut(k: int, index: FrameIndex) -> bool:
-    """Frame k is a keyframe the encoder put early, before its regular keyframe interval.
-
-    Encoders (x264, x265, libvpx) start a new group of pictures where they detect a scene
-    change. When our own histograms also say the scene changed up to such a keyframe, the cut
-    is that keyframe: no need to decode the group before it to confirm, which would cost most
-    of the time of the whole search.
-    """
-    if not index.keyframe[k] or k == 0:
-        return False
-    regular = _regular_keyframe_interval(index)
-    return regular is not None and k - index.keyframe_before(k - 1) < regular
-
-
 def _regular_keyframe_interval(index: FrameIndex) -> int | None:
     """The encoder's keyframe interval: the longest interval, if it occurs at least twice."""
     intervals = np.diff(np.flatnonzero(index.keyframe))
@@ -170,21 +210,3 @@ def _regular_keyframe_interval(index: FrameIndex) -> int | None:
         return None
     longest = int(intervals.max())
     return longest if int((intervals == longest).sum()) >= 2 else None
-
-
-def _split_point(a: int, b: int, index: FrameIndex) -> int:
-    """Where to split (a, b]: just before its biggest packet when that one stands out.
-
-    Encoders code the first frame of a new shot as a large (often intra) frame. Splitting at
-    spike-1 makes the next level compare exactly that pair of neighbours, and reading frame
-    spike-1 then spike is one forward decode from the keyframe: a cut costs about half a group
-    of pictures instead of log2(GOP) seeks. Without a clear spike, plain bisection.
-    """
-    sizes = index.size[a + 1:b + 1]
-    spike = a + 1 + int(np.argmax(sizes))
-    if sizes.max() >= SPIKE_RATIO * float(np.median(sizes)):
-        if spike - 1 > a:
-            return spike - 1
-        if spike < b:
-            return spike
-    return (a + b) // 2
