@@ -16,10 +16,17 @@ The answer is an `AgentAnswer`; its `to_dict()` keeps the long-standing shape an
 email not configured, or suppressed by cooldown/dedup: `deliveries` says which).
 With `dry_run=True` nothing is recorded or sent: the answer says what would be done
 (`"dry_run": true`, no `decision_id` or `deliveries`).
+
+A fired rule with `verify` asks the VLM its yes/no question first (see verify.py); a rejected
+firing's deliveries are recorded `suppressed` with `not verified, p=0.12`, and each such match
+carries its `verification` (question, p_yes, threshold, verified, answer, method). Deliveries
+of a rule with a cooldown remember what the description means, so a later firing that means
+the same within the cooldown is a duplicate (the outbox decides).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -31,8 +38,10 @@ from ..store import Store
 from ..store.agent_records import DeliveryRecord
 from .channels import FALLBACK_CHANNEL, action_name, channel_configured
 from .decide import NO_LABEL, Decision, decide
-from .outbox import Outbox
+from .meaning import get_embedder
+from .outbox import AlertMeaning, Outbox
 from .rules import RuleSet, load_current_rules
+from .verify import Verification, Verifier, verify
 
 _EMAIL_STATUS = {"sent": "sent", "queued": "queued", "retrying": "queued", "sending": "queued",
                  "failed": "failed", "suppressed": "skipped"}
@@ -89,12 +98,25 @@ class AgentAnswer:
         return data
 
 
-def planned_channels(decision: Decision, rules: RuleSet,
-                     settings: Settings) -> list[tuple[str, str, float]]:
-    """(rule name, channel, cooldown seconds) for every delivery this decision calls for."""
-    plan: list[tuple[str, str, float]] = []
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One delivery a decision calls for; `suppressed` says why it will not be sent."""
+
+    rule: str
+    channel: str
+    cooldown: float
+    suppressed: str | None = None
+
+
+def planned_channels(decision: Decision, rules: RuleSet, settings: Settings,
+                     rejected: dict[str, str] | None = None) -> list[PlannedDelivery]:
+    """Every delivery this decision calls for. Rules in `rejected` (name -> why, e.g. not
+    verified) come last and only for channels no accepted rule took, as suppressed rows."""
+    rejected = rejected or {}
+    plan: list[PlannedDelivery] = []
     taken: set[str] = set()
-    for match in decision.matches:
+    matches = sorted(decision.matches, key=lambda m: m.rule in rejected)  # stable
+    for match in matches:
         rule = rules.get(match.rule)
         if rule is None:
             continue
@@ -102,8 +124,32 @@ def planned_channels(decision: Decision, rules: RuleSet,
             channel = action if channel_configured(action, settings) else FALLBACK_CHANNEL
             if channel not in taken:
                 taken.add(channel)
-                plan.append((rule.name, channel, rule.cooldown))
+                plan.append(PlannedDelivery(rule.name, channel, rule.cooldown,
+                                            rejected.get(rule.name)))
     return plan
+
+
+def verify_matches(decision: Decision, rules: RuleSet,
+                   verifier: Verifier | None) -> dict[str, Verification]:
+    """Ask each fired rule's `verify` question; the answers by rule name, also set on the
+    matches (so the decision records them)."""
+    answers: dict[str, Verification] = {}
+    for match in decision.matches:
+        rule = rules.get(match.rule)
+        if rule is None or rule.verify is None:
+            continue
+        answers[rule.name] = verify(rule.verify, rule.verify_threshold, verifier)
+        match.verification = answers[rule.name].to_dict()
+    return answers
+
+
+def _with_verification(decision: Decision, answers: dict[str, Verification]) -> Decision:
+    """The decision whose reason also says what verification found."""
+    if not answers:
+        return decision
+    notes = "; ".join(f"{name} {answer.note}" if len(answers) > 1 else answer.note
+                      for name, answer in answers.items())
+    return dataclasses.replace(decision, reason=f"{decision.reason} ({notes})")
 
 
 def event_key(rule: str, channel: str, video_filename: str | None, analysis: str) -> str:
@@ -131,17 +177,22 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
                    frames_id: str | None = None, frame_positions: list[int] | None = None,
                    wait: bool = False,
                    outbox: Outbox | None = None, start: float | None = None,
-                   end: float | None = None, dry_run: bool = False) -> AgentAnswer:
+                   end: float | None = None, dry_run: bool = False,
+                   verifier: Verifier | None = None) -> AgentAnswer:
     """Decide on `analysis`, record the decision and its deliveries; see the module docstring.
     `frames_id`: the analysis whose saved frames emails show inline (the email channel reads
     them when it sends; deliveries hold the id, never the images), `frame_positions` which of
     them (default: all; a timeline chunk shows its own); `start`/`end` (seconds)
-    place a timeline chunk's decision in its video. `dry_run` records and sends nothing (no
-    store needed)."""
+    place a timeline chunk's decision in its video; `verifier` answers rules' `verify`
+    questions on the analysis' frames (None: nobody can, such firings stand unverified).
+    `dry_run` records and sends nothing (no store needed)."""
     rules = rules if rules is not None else load_current_rules(settings)
     decision = decide(analysis, rules)
-    plan = planned_channels(decision, rules, settings)
-    action = action_name([channel for _, channel, _ in plan])
+    answers = verify_matches(decision, rules, verifier)
+    decision = _with_verification(decision, answers)
+    rejected = {name: answer.note for name, answer in answers.items() if answer.rejected}
+    plan = planned_channels(decision, rules, settings, rejected)
+    action = action_name([p.channel for p in plan if p.suppressed is None])
     if decision.label == NO_LABEL:
         action = "none"
     if dry_run:
@@ -161,15 +212,18 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
                "video_filename": video_filename, "created_at": now.isoformat(),
                "start": start, "end": end, "moment": moment(start, end),
                "matches": [m.to_dict() for m in decision.matches]}
+    meanings = _alert_meanings(store, decision_id, analysis, rules, plan)
     deliveries: list[DeliveryRecord] = []
-    for rule_name, channel, cooldown_s in plan:
+    for planned in plan:
         deliveries.append(outbox.enqueue(
-            decision_id=decision_id, rule=rule_name, channel=channel,
-            dedup_key=event_key(rule_name, channel, video_filename, analysis),
-            payload={**payload, "rule": rule_name, "cooldown_s": cooldown_s,
-                     "frames_id": frames_id if channel == "email" else None,
-                     "frame_positions": frame_positions if channel == "email" else None},
-            cooldown_s=cooldown_s, now=now))
+            decision_id=decision_id, rule=planned.rule, channel=planned.channel,
+            dedup_key=event_key(planned.rule, planned.channel, video_filename, analysis),
+            payload={**payload, "rule": planned.rule, "cooldown_s": planned.cooldown,
+                     "frames_id": frames_id if planned.channel == "email" else None,
+                     "frame_positions": (frame_positions if planned.channel == "email"
+                                         else None)},
+            cooldown_s=planned.cooldown, now=now, meaning=meanings.get(planned.rule),
+            suppress=planned.suppressed))
     if wait:
         deliveries = [_attempt_now(outbox, d) for d in deliveries]
 
@@ -178,6 +232,24 @@ def decide_and_act(analysis: str, run_id: str | None, video_filename: str | None
                        email_status=_EMAIL_STATUS[email.status] if email else "skipped",
                        decision_id=decision_id,
                        deliveries=[DeliveryOutcome.of(d) for d in deliveries])
+
+
+def _alert_meanings(store: Store, decision_id: int, analysis: str, rules: RuleSet,
+                    plan: list[PlannedDelivery]) -> dict[str, AlertMeaning]:
+    """For rules whose deliveries can be duplicates in meaning (a cooldown and a
+    `dedup_similarity`): the description's vector, stored with the decision, by rule name."""
+    thresholds = {}
+    for planned in plan:
+        rule = rules.get(planned.rule)
+        if (planned.suppressed is None and planned.cooldown > 0 and rule is not None
+                and rule.dedup_similarity is not None):
+            thresholds[rule.name] = rule.dedup_similarity
+    if not thresholds or not analysis.strip():
+        return {}
+    vector = get_embedder(rules.model).encode([analysis])[0]
+    store.set_decision_vector(decision_id, rules.model, vector)
+    return {name: AlertMeaning(rules.model, vector, threshold)
+            for name, threshold in thresholds.items()}
 
 
 def _attempt_now(outbox: Outbox, delivery: DeliveryRecord) -> DeliveryRecord:

@@ -67,6 +67,7 @@ class RuleMatch:
     example: str | None = None
     margin: float | None = None
     other_senses: list[str] = field(default_factory=list)
+    verification: dict[str, Any] | None = None  # set by decide_and_act for a `verify` rule
 
     def evidence(self) -> list[str]:
         """Short phrases for a reason line: the terms, regex hits, then the paraphrase."""

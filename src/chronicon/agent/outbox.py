@@ -2,7 +2,9 @@
 
 - `enqueue` writes the delivery (or a `suppressed` row saying why it will not be sent: the rule's
   cooldown is running since its last notification actually sent, or the same event, by
-  `dedup_key`, was already queued or sent within the cooldown window).
+  `dedup_key`, was already queued or sent within the cooldown window, or a description that
+  means the same (cosine of the sentence embeddings >= the rule's `dedup_similarity`) was, or
+  the caller says why, e.g. `not verified, p=0.12`).
 - `deliver_due` claims every due delivery (a transaction marks them `sending`, so two workers or
   two processes never take the same one), calls the channel, and records the attempt. A failure
   is retried after `delivery_backoff_s * 2**(attempt-1)` seconds until `delivery_max_attempts`;
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import numpy as np
 
 from ..config import Settings
 from ..errors import Conflict, DeliveryError, NotFound
@@ -40,6 +45,16 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp)
 
 
+@dataclass(frozen=True)
+class AlertMeaning:
+    """What a description means (a unit vector of embedding `model`) and how close another
+    must be to count as the same alert."""
+
+    model: str
+    vector: np.ndarray
+    threshold: float
+
+
 class Outbox:
     def __init__(self, store: Store, settings: Settings,
                  channels: dict[str, Channel] | None = None, poll_interval: float = 2.0):
@@ -58,12 +73,15 @@ class Outbox:
 
     def enqueue(self, *, decision_id: int, rule: str, channel: str, dedup_key: str,
                 payload: dict[str, Any], cooldown_s: float = 0.0,
-                now: datetime | None = None) -> DeliveryRecord:
-        """Record a delivery: `queued`, or `suppressed` (cooldown/duplicate) with the reason."""
+                now: datetime | None = None, meaning: AlertMeaning | None = None,
+                suppress: str | None = None) -> DeliveryRecord:
+        """Record a delivery: `queued`, or `suppressed` (`suppress` given, cooldown, duplicate
+        by key or by `meaning`) with the reason."""
         now = now or _now()
         if channel not in self.channels:
             raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
-        note = self._suppression(rule, channel, dedup_key, cooldown_s, now)
+        note = suppress or self._suppression(rule, channel, dedup_key, cooldown_s, now,
+                                             decision_id, meaning)
         delivery_id = self.store.insert_delivery(
             decision_id=decision_id, rule=rule, channel=channel, dedup_key=dedup_key,
             status="suppressed" if note else "queued",
@@ -73,13 +91,21 @@ class Outbox:
         return self.store.get_delivery(delivery_id)  # type: ignore[return-value]
 
     def _suppression(self, rule: str, channel: str, dedup_key: str, cooldown_s: float,
-                     now: datetime) -> str | None:
+                     now: datetime, decision_id: int,
+                     meaning: AlertMeaning | None) -> str | None:
         if cooldown_s <= 0:
             return None
         window_start = now - timedelta(seconds=cooldown_s)
         repeat = self.store.find_repeat(dedup_key, window_start)
         if repeat is not None:
             return f"duplicate of delivery {repeat.id} (same event within {cooldown_s:g}s)"
+        if meaning is not None:
+            for delivery_id, vector in self.store.recent_alert_vectors(
+                    rule, channel, meaning.model, window_start, decision_id):
+                cosine = float(vector @ meaning.vector)
+                if cosine >= meaning.threshold:
+                    return (f"duplicate of delivery {delivery_id} (same meaning, cosine "
+                            f"{cosine:.2f}, within {cooldown_s:g}s)")
         last = self.store.last_sent_at(rule, channel)
         if last is not None and _parse(last) > window_start:
             return f"cooldown: rule {rule!r} sent by {channel} at {last} (cooldown {cooldown_s:g}s)"

@@ -16,6 +16,10 @@ A rules file is YAML (see README, section "agent", and the packaged `default_rul
         threshold: 0.5            # the rule fires when its score reaches this
         actions: [email, log]     # channel names: email | webhook | log (see agent/channels/)
         cooldown: 5m              # seconds, or 30s / 5m / 2h / 1d
+        dedup_similarity: 0.9     # within the cooldown, a description this close in meaning
+                                  # to one already notified is a duplicate (null: off)
+        verify: "Is there a train in these frames?"  # a yes/no question for the VLM ...
+        verify_threshold: 0.5     # ... whose P(yes) must reach this for the actions to run
 
 Validation errors raise `RulesError` naming the file, the rule and the field.
 """
@@ -90,6 +94,9 @@ class Rule(BaseModel):
     threshold: float = Field(default=0.5, gt=0, le=1)
     actions: list[str] = Field(default_factory=lambda: ["log"])
     cooldown: float = 0.0
+    dedup_similarity: float | None = Field(default=0.9, gt=0, le=1)
+    verify: str | None = Field(default=None, min_length=1, max_length=500)
+    verify_threshold: float = Field(default=0.5, ge=0, le=1)
 
     _terms: list[Term] = PrivateAttr(default_factory=list)
     _weak_terms: list[Term] = PrivateAttr(default_factory=list)

@@ -8,6 +8,7 @@ owner and every query sits beside its table's migration in `migrations.py`.
 from __future__ import annotations
 
 from .agent_records import AgentRecords
+from .alert_records import AlertRecords
 from .analysis_records import AnalysisRecords
 from .database import Database, utc_now
 from .job_records import JobRecords
@@ -17,8 +18,8 @@ from .source_records import SourceRecords
 from .worker_records import WorkerRecords
 
 
-class Store(WorkerRecords, SourceRecords, SearchRecords, QuestionRecords, AgentRecords,
-            JobRecords, AnalysisRecords, Database):
+class Store(WorkerRecords, SourceRecords, SearchRecords, QuestionRecords, AlertRecords,
+            AgentRecords, JobRecords, AnalysisRecords, Database):
     """The application's store: one database, every concern's queries."""
 
 

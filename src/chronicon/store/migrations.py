@@ -162,6 +162,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX analysis_questions_analysis ON analysis_questions(analysis_id, id)
     """),
+    # 006 (agent owner): the meaning of each notified description (a float32 unit vector of the
+    # whole description), so a firing that means the same as one notified within the rule's
+    # cooldown is recorded as a duplicate. Verification answers live in the decision's matches.
+    ("006_agent_dedup", """
+        CREATE TABLE decision_vectors (
+            decision_id INTEGER PRIMARY KEY REFERENCES decisions(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL
+        );
+        CREATE INDEX deliveries_rule_channel_created ON deliveries(rule, channel, created_at)
+    """),
     ("007_sources", """
         CREATE TABLE watched_files (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

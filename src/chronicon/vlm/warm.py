@@ -34,6 +34,11 @@ class WarmBackend:
     def loaded(self) -> bool:
         return self._backend is not None and bool(self._backend.loaded)
 
+    @property
+    def current(self) -> Backend | None:
+        """The backend held now, loaded or not, without switching models (None: none yet)."""
+        return self._backend
+
     def get(self, model: str | None = None) -> Backend:
         """The backend for `model` (None: the default), not necessarily loaded yet: `analyze`
         loads it (and reports the model_load stage); `count_load` records that it did."""

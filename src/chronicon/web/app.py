@@ -68,7 +68,7 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
     store = Store(settings.db_path)
     backends = WarmBackend(settings, backend)
     services = Services(settings, store, backends, queue=None)  # type: ignore[arg-type]
-    agent_step = make_agent_step(settings, store, lambda: services.outbox)
+    agent_step = make_agent_step(settings, store, lambda: services.outbox, backends)
     services.queue = JobQueue(settings, store, backends, agent_step, preload=preload)
     queue = services.queue
 
