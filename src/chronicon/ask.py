@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,5 +187,44 @@ def ask(store: Store, backend: Any, analysis_id: str, question: str, **options: 
     return answer_question(store, backend, store.add_question(analysis_id, question), **options)
 
 
+
+# ---- the `ask` job kind ------------------------------------------------------------------------
+
+QUESTION_SOURCE = "question:"
+
+
+def question_source(question_id: int) -> str:
+    """How an `ask` job names its question (the job's `source`)."""
+    return f"{QUESTION_SOURCE}{question_id}"
+
+
+def run_ask_job(job: Any, context: Any) -> str:
+    """The `ask` job kind: answer the question the job's source names with the worker's warm
+    model, streaming the answer as `token` events; returns the analysis id (its `done` event
+    names it). The question's row records the answer, or why there is none."""
+    from .events import Stage, StageFinished, StageStarted, TokenGenerated
+
+    source = job.source or ""
+    question = None
+    if source.startswith(QUESTION_SOURCE) and source[len(QUESTION_SOURCE):].isdigit():
+        question = context.store.get_question(int(source[len(QUESTION_SOURCE):]))
+    if question is None:
+        raise NotFound(f"job {job.id} names no stored question ({source!r})")
+    backend = context.backends.get(None)  # the server's model, warm for every job
+    if not backend.loaded:
+        context.emit(StageStarted(Stage.MODEL_LOAD))
+        seconds = backend.load()
+        context.backends.count_load(seconds)
+        context.emit(StageFinished(Stage.MODEL_LOAD, seconds))
+    max_tokens = int((job.options or {}).get("max_tokens") or DEFAULT_ANSWER_TOKENS)
+    context.emit(StageStarted(Stage.GENERATE, "answer"))
+    started = time.perf_counter()
+    answered = answer_question(context.store, backend, question, max_tokens=max_tokens,
+                               on_piece=lambda piece: context.emit(TokenGenerated(piece)),
+                               on_event=context.emit)
+    context.emit(StageFinished(Stage.GENERATE, time.perf_counter() - started, "answer"))
+    return answered.analysis_id
+
+
 __all__ = ["AskPlan", "MAX_QUESTION_CHARS", "answer_question", "ask", "check_question",
-           "named_moment", "plan_answer", "stored_frames"]
+           "named_moment", "plan_answer", "question_source", "run_ask_job", "stored_frames"]

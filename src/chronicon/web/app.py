@@ -132,12 +132,13 @@ def _include_routers(app: FastAPI) -> None:
         login,
         media,
         pages,
+        questions,
         search,
         system,
     )
 
-    for module in (analyze, jobs, analyses, media, search, agent, system, pages, login,
-                   internal):
+    for module in (analyze, jobs, analyses, media, questions, search, agent, system, pages,
+                   login, internal):
         app.include_router(module.router)
 
 

@@ -12,6 +12,7 @@ from ...options import DEFAULT_PROMPT, WEB_LIMITS
 from ...video.sampling import SAMPLERS
 from .analyses import detail, get_record, summary
 from .analyze import allowed_models
+from .questions import thread
 from .search import page_hits, run_search
 from .system import debug_data, health_data
 
@@ -77,9 +78,10 @@ def history_page(request: Request, page: int = Query(1, ge=1, le=100_000),
 
 @router.get("/history/{analysis_id}", response_class=HTMLResponse)
 def analysis_page(request: Request, analysis_id: str) -> HTMLResponse:
+    store = request.app.state.services.store
     return render(request, "analysis.html", "history",
-                  analysis=detail(request.app.state.services.store,
-                                  get_record(request, analysis_id)))
+                  analysis=detail(store, get_record(request, analysis_id)),
+                  questions=thread(store, analysis_id))
 
 
 @router.get("/agent", response_class=HTMLResponse)
