@@ -54,7 +54,7 @@ def test_ask_is_queued_streamed_stored_and_shown(client: TestClient) -> None:
     kinds = [e["event"] for e in events]
     assert kinds[-1] == "done" and "token" in kinds
     streamed = "".join(json.loads(e["data"])["text"] for e in events if e["event"] == "token")
-    assert json.loads(events[-1]["data"])["analysis_id"] == analysis_id
+    assert analysis_id in events[-1]["data"]  # done names the analysis
 
     [stored] = client.get(f"/api/analyses/{analysis_id}/questions").json()["items"]
     assert (stored["id"], stored["question"], stored["state"], stored["job_id"]) == (

@@ -1,6 +1,6 @@
 """Search from the History page in a real headless Chromium against the real `chronicon serve`:
-type a query, see the matches highlighted, click a hit, land on the analysis — and for a
-timeline caption, at its moment in the player."""
+type a query, see the matches highlighted, click a hit, land on the analysis (and ask it a
+question) — and for a timeline caption, at its moment in the player."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from chronicon.config import Settings
 from chronicon.search import index_analysis
 from chronicon.store import Store
+from chronicon.video.frames import Frame, save_frames
 from support.browser import chromium
 from support.media import write_video
 from support.server_process import running_server
@@ -24,9 +26,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = 'A red van <img src=x onerror="window.__xss=1"> waits near the gate.'
 
 
-def _record(store: Store, analysis_id: str, result: dict[str, Any], video: Path) -> None:
+def _record(store: Store, analysis_id: str, result: dict[str, Any], video: Path,
+            frames_dir: Path) -> None:
+    save_frames([Frame(i, i * 0.5, Image.new("RGB", (64, 48), (60 * i, 90, 150)))
+                 for i in range(2)], frames_dir)
     store.insert_analysis(analysis_id, result, video_path=str(video),
-                          video_filename=video.name)
+                          video_filename=video.name, frames_dir=str(frames_dir))
     index_analysis(store, analysis_id, result, embed=False)  # the server embeds on search
 
 
@@ -36,13 +41,15 @@ def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[tuple[str, str, str
     data = tmp_path / "data"
     clip = write_video(tmp_path / "street.mp4", n_frames=120, fps=30, size=(160, 120))
     plain, timeline = uuid.uuid4().hex, uuid.uuid4().hex
-    store = Store(Settings(data_dir=data).db_path)
+    settings = Settings(data_dir=data)
+    store = Store(settings.db_path)
     try:
-        _record(store, plain, {"analysis": HOSTILE, "video_path": str(clip)}, clip)
+        _record(store, plain, {"analysis": HOSTILE, "video_path": str(clip)}, clip,
+                settings.frames_dir / plain)
         _record(store, timeline, {"analysis": "A street; later a courier.", "timeline": [
             {"start": 0.0, "end": 2.0, "caption": "An empty street in the morning."},
             {"start": 2.0, "end": 4.0, "caption": "A delivery truck stops by the gate."}],
-            "video_path": str(clip)}, clip)
+            "video_path": str(clip)}, clip, settings.frames_dir / timeline)
     finally:
         store.close()
     with running_server(data, str(tiny_model_dir), tmp_path / "server.log",
@@ -69,6 +76,15 @@ def test_search_from_history_and_open_hits(server: tuple[str, str, str]) -> None
         page.click(f'a[href="/history/{plain}"]')
         page.wait_for_url(f"**/history/{plain}")
         assert "waits near the gate" in page.text_content("#description")
+
+        # Ask about it: the answer streams into the thread (the tiny model writes noise).
+        page.fill("#ask-question", "Is the <b>gate</b> open?")
+        page.click("#ask-submit")
+        page.wait_for_selector('#thread li[data-state="answered"]', timeout=60_000)
+        assert page.text_content("#thread .question") == "Is the <b>gate</b> open?"
+        page.screenshot(path=str(ARTIFACTS / "ask-thread.png"), full_page=True)
+        page.reload()  # stored: the thread is still there
+        assert page.locator('#thread li[data-state="answered"]').count() == 1
 
         page.go_back()
         hit = page.locator(f'a[href="/history/{timeline}#t=2"]')
