@@ -10,7 +10,6 @@ not lose an analysis. Its texts: the description (`kind="description"`), each ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,15 +84,13 @@ def _embed_and_store(store, entries: list[tuple[int, str]], embedder: Embedder) 
                              for (entry_id, _), vector in zip(entries, vectors, strict=True))
 
 
-def _try_embed(store, entries: list[tuple[int, str]],
-               embedder: Embedder | Callable[[], Embedder] | None) -> bool:
+def _try_embed(store, entries: list[tuple[int, str]], embedder: Embedder | None) -> bool:
     """Embed now if possible; on failure the entries stay full-text only until
     `embed_missing` fills them in (the next search does)."""
     if not entries:
         return True
     try:
-        model = embedder() if callable(embedder) else embedder
-        _embed_and_store(store, entries, model or default_embedder())
+        _embed_and_store(store, entries, embedder or default_embedder())
     except ChroniconError as exc:
         log.warning("search: no sentence vectors for now (%s); full-text search still works",
                     exc.message)
