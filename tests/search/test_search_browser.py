@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -54,6 +55,10 @@ def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[tuple[str, str, str
         store.close()
     with running_server(data, str(tiny_model_dir), tmp_path / "server.log",
                         args=["--no-preload"]) as base:
+        # The first meaning search loads the embedding model (seconds on a busy machine):
+        # pay it here, not inside the browser's 30 s timeouts.
+        assert httpx.get(base + "/api/search", params={"q": "warm up"},
+                         timeout=180).status_code == 200
         yield base, plain, timeline
 
 

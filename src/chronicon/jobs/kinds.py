@@ -52,6 +52,7 @@ class JobKind(Protocol):
 # name -> "module:function", imported on first use.
 _BUILTIN: dict[str, str] = {
     "analyze": "chronicon.jobs.analyze_job:run_analyze_job",
+    "ask": "chronicon.ask:run_ask_job",
 }
 JOB_KINDS: dict[str, JobKind] = {}
 
