@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # a name not listed is refused, so a DNS-rebinding page cannot reach a loopback server.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("CHRONICON_ALLOWED_HOSTS", "allowed_hosts"))
+    # A slow or stalled upload must not hold a connection and an open file for ever.
+    upload_timeout_s: float = Field(
+        default=600.0, gt=0, validation_alias=_env("CHRONICON_UPLOAD_TIMEOUT", "upload_timeout_s"))
+    upload_idle_timeout_s: float = Field(
+        default=30.0, gt=0,
+        validation_alias=_env("CHRONICON_UPLOAD_IDLE_TIMEOUT", "upload_idle_timeout_s"))
     agent_enabled: bool = Field(default=True,
                                 validation_alias=_env("CHRONICON_AGENT", "agent_enabled"))
     log_level: str = Field(default="INFO",

@@ -27,6 +27,7 @@ from ..vlm.warm import WarmBackend
 from .guard import RequestGuard
 from .responses import error_response
 from .rules_file import make_agent_step
+from .uploads import remove_partial_uploads
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
@@ -74,6 +75,10 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        removed = remove_partial_uploads(settings.uploads_dir)
+        if removed:
+            log.warning("removed %d partial upload(s) left by a server that was stopped "
+                        "mid-upload", removed)
         queue.recover()
         queue.start()
         services.outbox = _start_outbox(settings, store)

@@ -3,22 +3,45 @@ enforced while it streams, so an oversize upload is refused after at most `max_b
 were written (never buffered whole in memory or on disk first).
 
 The user's filename is never used as a path: the file is stored under a generated name and the
-original survives only as sanitised metadata (`sanitize_filename`).
+original survives only as sanitised metadata (`sanitize_filename`). While it streams the file is
+named `*.partial`; only a complete upload gets its final name, so what a killed server leaves
+behind is recognisable and removed at the next start (`remove_partial_uploads`).
+
+Failures say whose fault they are: a body that is not multipart or a filename too long for a
+part header is the client's (4xx), a folder that cannot be written is the server's
+(`StorageFailure` 500, `StorageFull` 507 for a full disk), and an upload that stalls or drags
+on past its deadline is cut off (`UploadTimeout` 408).
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
 import re
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import (
+    DEFAULT_MAX_HEADER_SIZE,
+    MultipartParser,
+    parse_options_header,
+)
 
-from ..errors import BadInput, BadParameter, UploadTooLarge
+from ..errors import (
+    BadInput,
+    BadParameter,
+    StorageFailure,
+    StorageFull,
+    UploadTimeout,
+    UploadTooLarge,
+)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm"})
 MAX_FILENAME_CHARS = 120
@@ -26,6 +49,30 @@ MAX_FILENAME_CHARS = 120
 MAX_FIELD_BYTES = 16 * 1024
 # Room for multipart boundaries, part headers and the form fields around the file itself.
 ENVELOPE_BYTES = 256 * 1024
+PARTIAL_SUFFIX = ".partial"
+# Errors that mean "no room" rather than "not allowed".
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def storage_error(exc: OSError) -> StorageFailure:
+    """The server's own failure to store an upload, with the real cause and no server path."""
+    cause = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+    if exc.errno in NO_SPACE:
+        return StorageFull(f"the server has no room to store the upload ({cause}); free space "
+                           "in its data directory, then upload again")
+    return StorageFailure(f"the server could not store the upload ({cause}); its operator "
+                          "should check that the data directory's uploads/ folder is writable")
+
+
+def remove_partial_uploads(uploads_dir: Path) -> int:
+    """Delete uploads a killed server left half-written; returns how many. Call at start only:
+    a running server's uploads in progress are partial too."""
+    removed = 0
+    for path in uploads_dir.glob(f"*{PARTIAL_SUFFIX}"):
+        with suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def sanitize_filename(name: str | None) -> str:
@@ -116,7 +163,15 @@ class _PartCollector:
         display = sanitize_filename(filename.decode("utf-8", "replace") if filename else None)
         path = self.dest_dir / stored_name_for(display)
         self.upload = Upload(path=path, filename=display, size=0)
-        self._file = path.open("wb")
+        try:
+            self._file = self.partial_path.open("wb")
+        except OSError as exc:
+            raise storage_error(exc) from None
+
+    @property
+    def partial_path(self) -> Path:
+        assert self.upload is not None
+        return self.upload.path.with_name(self.upload.path.name + PARTIAL_SUFFIX)
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         size = end - start
@@ -126,7 +181,10 @@ class _PartCollector:
                 raise UploadTooLarge(
                     f"file: the upload is larger than the limit of "
                     f"{self.max_bytes / 1024 / 1024:g} MB (MAX_UPLOAD_MB)")
-            self._file.write(data[start:end])
+            try:
+                self._file.write(data[start:end])
+            except OSError as exc:
+                raise storage_error(exc) from None
             self.upload.size += size
         else:
             if len(self._field_value) + size > MAX_FIELD_BYTES:
@@ -141,13 +199,36 @@ class _PartCollector:
 
     def close_file(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()  # flushes: a full disk can show here first
+            except OSError as exc:
+                raise storage_error(exc) from None
 
-    def discard(self) -> None:
+    def complete(self) -> None:
+        """The whole body arrived: give the file its final name."""
         self.close_file()
         if self.upload is not None:
-            self.upload.path.unlink(missing_ok=True)
+            try:
+                self.partial_path.replace(self.upload.path)
+            except OSError as exc:
+                raise storage_error(exc) from None
+
+    def discard(self) -> None:
+        with suppress(StorageFailure):
+            self.close_file()
+        if self.upload is not None:
+            with suppress(OSError):
+                self.partial_path.unlink(missing_ok=True)
+                self.upload.path.unlink(missing_ok=True)
+
+    def long_header_message(self) -> str:
+        """What to say when a part header passes the parser's limit: in practice a filename."""
+        start = bytes(self._header_value).decode("utf-8", "replace")
+        _, found, name = start.partition('filename="')
+        shown = f" {name[:40]!r}…" if found and name else ""
+        return (f"the filename{shown} is too long (a part header may have at most "
+                f"{DEFAULT_MAX_HEADER_SIZE} bytes); rename the file to something shorter")
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
@@ -159,6 +240,30 @@ def multipart_boundary(content_type: str | None) -> bytes:
     return boundary
 
 
+async def paced(chunks: AsyncIterator[bytes], total_s: float,
+                idle_s: float) -> AsyncIterator[bytes]:
+    """`chunks`, cut off with UploadTimeout when none arrives for `idle_s` seconds or the whole
+    body takes longer than `total_s`: a slow or stalled client must not hold a connection and
+    an open file for ever."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total_s
+    iterator = chunks.__aiter__()
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), timeout=max(0.0, min(idle_s,
+                                                                                remaining)))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if loop.time() >= deadline:
+                raise UploadTimeout(f"file: the upload took longer than {total_s:g} s "
+                                    "(CHRONICON_UPLOAD_TIMEOUT)") from None
+            raise UploadTimeout(f"file: the upload stalled (nothing received for {idle_s:g} s, "
+                                "CHRONICON_UPLOAD_IDLE_TIMEOUT)") from None
+        yield chunk
+
+
 async def receive_upload(
     chunks: AsyncIterator[bytes],
     content_type: str | None,
@@ -166,34 +271,48 @@ async def receive_upload(
     dest_dir: Path,
     max_bytes: int,
     file_field: str = "file",
+    *,
+    total_timeout_s: float = 600.0,
+    idle_timeout_s: float = 30.0,
 ) -> Upload:
     """Stream a multipart body to `dest_dir`; raise UploadTooLarge as soon as the file part
-    passes `max_bytes` (and before reading at all when Content-Length already says so)."""
+    passes `max_bytes` (and before reading at all when Content-Length already says so),
+    UploadTimeout past the deadlines (see `paced`), StorageFailure when the server cannot
+    write."""
     boundary = multipart_boundary(content_type)
     if content_length and content_length.isdigit() and \
             int(content_length) > max_bytes + ENVELOPE_BYTES:
         raise UploadTooLarge(f"file: the upload ({int(content_length) / 1024 / 1024:.1f} MB) is "
                              f"larger than the limit of {max_bytes / 1024 / 1024:g} MB "
                              "(MAX_UPLOAD_MB)")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    collector = _PartCollector(dest_dir, file_field, max_bytes)
-    parser = MultipartParser(boundary, collector.callbacks(),
-                             max_size=max_bytes + ENVELOPE_BYTES)
     try:
-        async for chunk in chunks:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc) from None
+    collector = _PartCollector(dest_dir, file_field, max_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())
+    received = 0
+    try:
+        async for chunk in paced(chunks, total_timeout_s, idle_timeout_s):
+            received += len(chunk)
+            if received > max_bytes + ENVELOPE_BYTES:
+                raise UploadTooLarge("file: the request body is larger than the upload limit "
+                                     f"of {max_bytes / 1024 / 1024:g} MB (MAX_UPLOAD_MB)")
             if chunk:
                 parser.write(chunk)
         parser.finalize()
-    except (UploadTooLarge, BadParameter):
+        collector.complete()
+    except (UploadTooLarge, UploadTimeout, BadParameter, StorageFailure):
         collector.discard()
         raise
-    except Exception as exc:  # the parser's own errors: a body that is not valid multipart
+    except (MultipartParseError, ValueError) as exc:  # a body that is not valid multipart
         collector.discard()
-        if "max_size" in str(exc) or "exceeded" in str(exc).lower():
-            raise UploadTooLarge("file: the request body is larger than the upload limit "
-                                 "(MAX_UPLOAD_MB)") from None
-        raise BadInput(f"file: malformed multipart body ({type(exc).__name__})") from None
-    collector.close_file()
+        if "header size" in str(exc):
+            raise BadParameter(file_field, collector.long_header_message()) from None
+        raise BadInput(f"file: malformed multipart body ({exc})") from None
+    except BaseException:
+        collector.discard()
+        raise
     if collector.upload is None:
         raise BadParameter(file_field, "no file in the upload (field 'file')")
     if collector.upload.size == 0:

@@ -93,7 +93,9 @@ async def submit_analysis(request: Request) -> JobAccepted:
     started = time.perf_counter()
     upload = await receive_upload(request.stream(), request.headers.get("content-type"),
                                   request.headers.get("content-length"), settings.uploads_dir,
-                                  settings.max_upload_bytes)
+                                  settings.max_upload_bytes,
+                                  total_timeout_s=settings.upload_timeout_s,
+                                  idle_timeout_s=settings.upload_idle_timeout_s)
     upload_seconds = time.perf_counter() - started
     try:
         options = parse_options(upload.fields, WEB_LIMITS, allowed_models(request))
