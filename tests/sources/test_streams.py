@@ -38,7 +38,7 @@ def stream_analyses(store) -> list:
 
 
 def test_credentials_are_masked() -> None:
-    assert mask_url("rtsp://admin:s3cret@cam.local:554/live") == "rtsp://admin:***@cam.local:554/live"
+    assert mask_url("rtsp://admin:s3cret@cam.local:554/live") == "rtsp://***@cam.local:554/live"
     assert mask_url("rtmp://token@host/app") == "rtmp://***@host/app"
     assert mask_url("udp://127.0.0.1:5000") == "udp://127.0.0.1:5000"
     assert source_kind("srt://127.0.0.1:9000") == "stream" and source_kind("/tmp") == "folder"

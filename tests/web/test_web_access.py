@@ -216,3 +216,16 @@ def test_json_bodies_are_capped(web_settings: Settings) -> None:
     assert response.status_code == 413
     assert response.json() == {"error": response.json()["error"], "type": "RequestTooLarge"}
     assert "1024 kB" in response.json()["error"]
+
+
+def test_the_worker_api_has_its_own_token_and_is_reached_by_name(web_settings: Settings) -> None:
+    """Workers on other machines call /internal with CHRONICON_WORKER_TOKEN, not the API token,
+    and by the server's name; the guard leaves them to that token."""
+    client = TestClient(create_app(changed(web_settings, api_token=TOKEN, worker_token="w-tok")))
+    url, body = "/internal/jobs/abc/claim", {"worker_id": "w1"}
+    named = {"Host": "gpu-server.example.org:5000"}
+    assert client.post(url, json=body, headers=named).status_code == 401
+    ok = client.post(url, json=body, headers={**named, "Authorization": "Bearer w-tok"})
+    assert ok.status_code == 409, ok.text  # this server runs its jobs itself: nothing to claim
+    # With an API token a named Host is fine for the API too (a rebinding page has no token).
+    assert client.get("/api/jobs", headers={**named, **BEARER}).status_code == 200

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Settings
 from ..errors import BadParameter, Conflict, NotFound
+from ..redact import mask_url
 from ..store import Store
 from .folders import FolderWatcher
 
@@ -36,20 +36,6 @@ def source_kind(target: str) -> str:
         raise BadParameter("watch", f"{mask_url(target)}: unsupported scheme {scheme!r}; use "
                                     f"a folder or one of {', '.join(STREAM_SCHEMES)}")
     return "stream"
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (or a lone user token) replaced by `***`."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if not parts.username and not parts.password:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***" if parts.password else "***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def source_id(kind: str, location: str) -> str:

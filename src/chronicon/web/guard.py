@@ -25,6 +25,7 @@ from .responses import error_response, wants_html
 # a rules file of 200,000 characters. Uploads stream under their own limit (MAX_UPLOAD_MB).
 MAX_BODY_BYTES = 1024 * 1024
 STREAMED_UPLOAD_PATHS = frozenset({"/api/analyze"})
+WORKER_API_PREFIX = "/internal/"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -130,7 +131,13 @@ class RequestGuard:
     def check(self, request: Request) -> None:
         """Everything decided on the request line and headers alone."""
         host = request.headers.get("host", "")
-        if not host_allowed(host, self.settings):
+        # The worker API (/internal) has its own token (CHRONICON_WORKER_TOKEN, checked by its
+        # routes) and its callers reach the server by name from other machines. With an API
+        # token a rebinding page holds no credential, so only a server without one needs its
+        # Host header checked.
+        if request.url.path.startswith(WORKER_API_PREFIX):
+            return
+        if self.settings.api_token is None and not host_allowed(host, self.settings):
             raise HostNotAllowed(f"this server does not answer to the host {host[:100]!r}; "
                                  "add it to CHRONICON_ALLOWED_HOSTS if it is this server's name")
         changes_state = request.method in STATE_CHANGING
