@@ -84,3 +84,16 @@ def test_ask_about_an_unknown_analysis_is_404(tmp_path: Path) -> None:
     client = TestClient(create_app(Settings(data_dir=tmp_path / "data")))
     assert client.post("/api/analyses/nope/ask", json={"question": "hi?"}).status_code == 404
     assert client.get("/api/analyses/nope/questions").status_code == 404
+
+
+def test_a_cancelled_question_shows_as_failed(tmp_path: Path) -> None:
+    client = TestClient(create_app(Settings(data_dir=tmp_path / "data")))  # no worker
+    analysis_id = _add(client)
+    accepted = client.post(f"/api/analyses/{analysis_id}/ask",
+                           json={"question": "Anyone there?"}).json()
+    [waiting] = client.get(f"/api/analyses/{analysis_id}/questions").json()["items"]
+    assert waiting["state"] == "asked"
+    assert client.delete(f"/api/jobs/{accepted['job_id']}").status_code == 200
+    [cancelled] = client.get(f"/api/analyses/{analysis_id}/questions").json()["items"]
+    assert cancelled["state"] == "failed" and "cancel" in cancelled["error"]
+    assert 'data-state="failed"' in client.get(f"/history/{analysis_id}").text

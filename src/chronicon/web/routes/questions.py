@@ -3,10 +3,15 @@ streamed over the job's SSE), read the thread (`GET`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 
 from ...ask import DEFAULT_ANSWER_TOKENS, MAX_QUESTION_CHARS, check_question, question_source
+from ...store.job_records import CANCELLED
+from ...store.job_records import FAILED as JOB_FAILED
+from ...store.question_records import ASKED, FAILED, QuestionRecord
 from ..auth import require_token
 from .analyses import get_record
 
@@ -20,19 +25,6 @@ class AskRequest(BaseModel):
     max_tokens: int = Field(DEFAULT_ANSWER_TOKENS, ge=1, le=MAX_ANSWER_TOKENS)
 
 
-class QuestionOut(BaseModel):
-    id: int
-    analysis_id: str
-    created_at: str
-    question: str
-    state: str
-    answer: str | None
-    error: str | None
-    job_id: str | None
-    model: str | None
-    answered_at: str | None
-
-
 class AskAccepted(BaseModel):
     question_id: int
     job_id: str
@@ -43,11 +35,21 @@ class AskAccepted(BaseModel):
 
 
 class Thread(BaseModel):
-    items: list[QuestionOut]
+    items: list[QuestionRecord]
 
 
-def thread(store, analysis_id: str) -> list[QuestionOut]:
-    return [QuestionOut(**q.to_dict()) for q in store.list_questions(analysis_id)]
+def thread(store, analysis_id: str) -> list[QuestionRecord]:
+    """The analysis' questions; one whose job was cancelled (or failed before the question
+    could record why) shows as failed, not as waiting forever."""
+    items = []
+    for question in store.list_questions(analysis_id):
+        job = store.get_job(question.job_id) if question.state == ASKED and question.job_id \
+            else None
+        if job is not None and job.state in (CANCELLED, JOB_FAILED):
+            question = replace(question, state=FAILED,
+                               error=job.error or f"the question's job was {job.state}")
+        items.append(question)
+    return items
 
 
 @router.get("/api/analyses/{analysis_id}/questions", response_model=Thread, responses={404: {}})
