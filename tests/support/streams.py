@@ -46,14 +46,14 @@ def write_still_moving_clip(path: Path, duration_s: int = 24, span_s: int = 4, f
 
 
 @contextmanager
-def publisher(clip: Path, url: str, log: Path, loop: bool = True,
-              extra: list[str] | None = None) -> Iterator[subprocess.Popen]:
-    """`ffmpeg -re` sending `clip` (looped) to `url` as MPEG-TS; always stopped."""
+def publisher(clip: Path, url: str, log: Path, loops: int = -1,
+              realtime: bool = True) -> Iterator[subprocess.Popen]:
+    """ffmpeg sending `clip` to `url` as MPEG-TS, `loops` extra times (-1: forever; timestamps
+    stay continuous), at its own pace (`-re`) or as fast as the reader takes it; always
+    stopped."""
     assert FFMPEG, "ffmpeg is not installed (.ci/run installs it)"
-    args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re"]
-    if loop:
-        args += ["-stream_loop", "-1"]
-    args += ["-i", str(clip), "-c", "copy", *(extra or []), "-f", "mpegts", url]
+    args = [FFMPEG, "-hide_banner", "-loglevel", "error", *(["-re"] if realtime else []),
+            "-stream_loop", str(loops), "-i", str(clip), "-c", "copy", "-f", "mpegts", url]
     with log.open("ab") as sink:
         process = subprocess.Popen(args, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
     try:

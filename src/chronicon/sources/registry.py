@@ -51,11 +51,12 @@ class RunningSource:
     thread: threading.Thread
     stop: threading.Event
     persisted: bool
+    options: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "location": mask_url(self.location),
                 "persisted": self.persisted, "alive": self.thread.is_alive(),
-                **self.watcher.status.to_dict()}
+                "options": self.options, **self.watcher.status.to_dict()}
 
 
 class SourceSet:
@@ -90,7 +91,7 @@ class SourceSet:
             stop = threading.Event()
             thread = threading.Thread(target=self._run, args=(sid, watcher, stop),
                                       name=f"chronicon-{sid}", daemon=True)
-            running = RunningSource(sid, kind, location, watcher, thread, stop, persist)
+            running = RunningSource(sid, kind, location, watcher, thread, stop, persist, options)
             self._sources[sid] = running
         if persist and not any(row.id == sid for row in self.store.list_sources()):
             self.store.insert_source(sid, kind, location, options)
@@ -104,7 +105,9 @@ class SourceSet:
                 continue
             try:
                 self.add(row.location, patterns=row.options.get("patterns", ()),
-                         recursive=row.options.get("recursive", False), persist=True)
+                         recursive=row.options.get("recursive", False), persist=True,
+                         options={k: v for k, v in row.options.items()
+                                  if k not in ("patterns", "recursive")})
             except (BadParameter, Conflict) as exc:
                 log.warning("source %s not restored: %s", row.id, exc)
 

@@ -42,6 +42,7 @@ class Services:
     backends: WarmBackend
     queue: JobQueue
     outbox: Any = None
+    sources: Any = None  # sources.service.ServerSources: watched folders and live streams
 
 
 def _start_outbox(settings: Settings, store: Store) -> Any:
@@ -72,6 +73,9 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
     agent_step = make_agent_step(settings, store, lambda: services.outbox, backends)
     services.queue = JobQueue(settings, store, backends, agent_step, preload=preload)
     queue = services.queue
+    from ..sources.service import ServerSources
+
+    services.sources = ServerSources(settings, store, queue, backends)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +86,11 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
         queue.recover()
         queue.start()
         services.outbox = _start_outbox(settings, store)
+        services.sources.start()
         try:
             yield
         finally:
+            services.sources.stop()
             queue.stop()
             if services.outbox is not None:
                 services.outbox.stop()
@@ -139,11 +145,12 @@ def _include_routers(app: FastAPI) -> None:
         pages,
         questions,
         search,
+        sources,
         system,
     )
 
-    for module in (analyze, jobs, analyses, media, questions, search, agent, system, pages,
-                   login, internal):
+    for module in (analyze, jobs, analyses, media, questions, search, sources, agent, system,
+                   pages, login, internal):
         app.include_router(module.router)
 
 

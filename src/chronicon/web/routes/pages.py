@@ -91,5 +91,6 @@ def agent_page(request: Request) -> HTMLResponse:
 
 @router.get("/system", response_class=HTMLResponse)
 def system_page(request: Request) -> HTMLResponse:
+    sources = request.app.state.services.sources
     return render(request, "system.html", "system", health=health_data(request),
-                  debug=debug_data(request))
+                  debug=debug_data(request), sources=sources.list() if sources else [])

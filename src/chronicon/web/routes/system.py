@@ -174,5 +174,26 @@ def metrics(request: Request) -> PlainTextResponse:
     lines += [_line("chronicon_deliveries", n, {"status": s})
               for s, n in sorted(_delivery_counts(store).items())]
     lines += _worker_lines(services)
+    if services.sources is not None:
+        lines += _source_lines(services.sources.metrics())
     return PlainTextResponse("\n".join(lines) + "\n",
                              media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _source_lines(totals: dict[str, int]) -> list[str]:
+    """Watched sources: stream windows seen, gated by the motion gate, kept, described, dropped
+    because the model fell behind; reconnects."""
+    return ["# HELP chronicon_sources Watched folders and streams running.",
+            "# TYPE chronicon_sources gauge", _line("chronicon_sources", totals["sources"]),
+            "# HELP chronicon_stream_windows_total Stream windows by outcome.",
+            "# TYPE chronicon_stream_windows_total counter",
+            _line("chronicon_stream_windows_total", totals["windows_skipped"],
+                  {"outcome": "skipped_still"}),
+            _line("chronicon_stream_windows_total", totals["windows_kept"], {"outcome": "kept"}),
+            _line("chronicon_stream_windows_total", totals["windows_described"],
+                  {"outcome": "described"}),
+            _line("chronicon_stream_windows_total", totals["windows_dropped"],
+                  {"outcome": "dropped"}),
+            "# HELP chronicon_stream_reconnects_total Stream reconnections.",
+            "# TYPE chronicon_stream_reconnects_total counter",
+            _line("chronicon_stream_reconnects_total", totals["reconnects"])]
