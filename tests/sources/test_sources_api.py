@@ -79,7 +79,7 @@ def test_a_watched_clip_goes_through_the_job_queue(client: TestClient, inbox: Pa
         done = [j for j in items if j.get("state") == "done"]
         return done[0] if done else None
 
-    job = wait_for(finished_job, timeout=90, what="the watched clip's job")
+    job = wait_for(finished_job, timeout=240, what="the watched clip's job")
     assert job["video_filename"] == "camera.mp4"
     [analysis] = client.get("/api/analyses", headers=AUTH).json()["items"]
     assert analysis["video_filename"] == "camera.mp4"
