@@ -21,6 +21,7 @@ from ...agent.rules import (
     save_rules_text,
 )
 from ..auth import require_token
+from ..paging import Offset, RowId
 
 router = APIRouter(tags=["agent"])
 
@@ -115,7 +116,7 @@ async def backtest_rules(request: Request, body: BacktestRequest) -> dict[str, A
 
 @router.get("/api/decisions")
 def list_decisions(request: Request, limit: int = Query(50, ge=1, le=500),
-                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                   offset: Offset = 0) -> dict[str, Any]:
     """Every decision the agent made, newest first (the audit trail)."""
     rows = request.app.state.services.store.list_decisions(limit, offset)
     return {"items": [jsonable(r) for r in rows], "limit": limit, "offset": offset}
@@ -123,7 +124,7 @@ def list_decisions(request: Request, limit: int = Query(50, ge=1, le=500),
 
 @router.get("/api/deliveries")
 def list_deliveries(request: Request, limit: int = Query(50, ge=1, le=500),
-                    offset: int = Query(0, ge=0),
+                    offset: Offset = 0,
                     status: str | None = Query(None, max_length=40),
                     decision_id: int | None = Query(None, ge=1, le=2**62,
                                                     description="only this decision's")
@@ -140,7 +141,7 @@ def list_deliveries(request: Request, limit: int = Query(50, ge=1, le=500),
 
 @router.post("/api/deliveries/{delivery_id}/retry", dependencies=[Depends(require_token)],
              responses={404: {}, 409: {"description": "the delivery cannot be retried"}})
-async def retry_delivery(request: Request, delivery_id: int) -> dict[str, Any]:
+async def retry_delivery(request: Request, delivery_id: RowId) -> dict[str, Any]:
     """Make a failed, suppressed or retrying delivery due again now, with fresh attempts."""
     services = request.app.state.services
     outbox = services.outbox or Outbox(services.store, services.settings)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from ...errors import NotFound
 from ...store.analysis_records import AnalysisRecord
+from ..paging import Offset
 
 router = APIRouter(tags=["analyses"])
 
@@ -126,7 +127,7 @@ def detail(store: Any, record: AnalysisRecord) -> AnalysisDetail:
 
 @router.get("/api/analyses", response_model=AnalysisPage)
 def list_analyses(request: Request, limit: int = Query(20, ge=1, le=200),
-                  offset: int = Query(0, ge=0)) -> AnalysisPage:
+                  offset: Offset = 0) -> AnalysisPage:
     """Past analyses, newest first."""
     store = request.app.state.services.store
     items = [AnalysisSummary(**summary(r)) for r in store.list_analyses(limit, offset)]

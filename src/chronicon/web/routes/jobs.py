@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from ...errors import NotFound
 from ...store.job_records import JobRecord
 from ..auth import require_token
+from ..paging import Offset
 from ..sse import job_event_stream, parse_last_event_id
 
 router = APIRouter(tags=["jobs"])
@@ -49,7 +50,7 @@ def job_status(request: Request, job: JobRecord) -> JobStatus:
 
 @router.get("/api/jobs", response_model=JobList)
 def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
-              offset: int = Query(0, ge=0)) -> JobList:
+              offset: Offset = 0) -> JobList:
     """Jobs, newest first (the System page's queue)."""
     jobs = request.app.state.services.store.list_jobs(limit, offset)
     return JobList(items=[job_status(request, j) for j in jobs])
