@@ -85,3 +85,15 @@ def test_a_watched_clip_goes_through_the_job_queue(client: TestClient, inbox: Pa
     assert analysis["video_filename"] == "camera.mp4"
     # The user's file stays where it is, and is never taken twice.
     assert (inbox / "camera.mp4").exists()
+
+
+def test_cancelling_a_watched_clip_job_keeps_the_users_file(tmp_path: Path) -> None:
+    from chronicon.analysis import AnalysisOptions
+
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings)  # no lifespan: no worker, the job stays queued
+    queue = app.state.services.queue
+    clip = write_video(tmp_path / "camera.mp4", n_frames=10, size=(160, 120))
+    job = queue.submit(clip, clip.name, AnalysisOptions(), source="folder-abc")
+    assert queue.cancel(job.id).state == "cancelled"
+    assert clip.exists()

@@ -80,7 +80,8 @@ class JobQueue:
         if not self.store.cancel_queued_job(job_id, (event.kind, to_dict(event))):
             raise Conflict(f"job {job_id} is {self.get(job_id).state}; only a queued job "
                            "can be cancelled")
-        Path(job.video_path).unlink(missing_ok=True)  # never analysed: nothing refers to it
+        if job.source is None:  # an upload, never analysed: nothing refers to it. A watched
+            Path(job.video_path).unlink(missing_ok=True)  # folder's clip is the user's file.
         return self.get(job_id)
 
     def get(self, job_id: str) -> JobRecord:

@@ -1,25 +1,21 @@
 """Keep a finished analysis (plain or timeline) in the history and let the agent act on it.
 
 `record` saves the result JSON, the frames and the `analyses` row through
-`history.record_analysis` when it exists, else the same three steps here. `act` runs the agent
-once per description: the analysis text, or every timeline caption with its time range (so a
-rule that fires on the chunk at 03:20 says so).
+`history.record_analysis`. `act` runs the agent once per description: the analysis text, or
+every timeline caption with its time range (so a rule that fires on the chunk at 03:20 says so).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import uuid
 from pathlib import Path
 from typing import Any
 
-from ..analysis import AnalysisResult, result_filename, write_result_json
+from ..analysis import AnalysisResult
 from ..config import Settings
-from ..search import index_analysis
+from ..history import record_analysis
 from ..store import Store
-from ..video.frames import save_frames
 
 log = logging.getLogger(__name__)
 
@@ -28,36 +24,14 @@ def record(store: Store, settings: Settings, result: AnalysisResult, *,
            job_id: str | None = None, source: str | None = None,
            extra: dict[str, Any] | None = None) -> str:
     """Save `result` (+ `extra` merged into its JSON) in the history; the analysis id."""
-    try:
-        from ..history import record_analysis
-    except ImportError:
-        pass
-    else:
-        return record_analysis(store, settings, result, job_id=job_id, source=source,
-                               extra=extra)
-    data = {**result.to_dict(), **(extra or {})}
-    if source is not None:
-        data["source"] = source
-    analysis_id = uuid.uuid4().hex
-    saved = write_result_json(data, settings.results_dir, result_filename(result))
-    frames_dir = settings.frames_dir / (job_id or analysis_id)
-    save_frames(result.frames, frames_dir)
-    store.insert_analysis(analysis_id, data, video_path=data["video_path"],
-                          video_filename=Path(data["video_path"]).name, model=data["model"],
-                          frames_dir=str(frames_dir), job_id=job_id, result_path=str(saved))
-    index_analysis(store, analysis_id, data)
-    return analysis_id
+    return record_analysis(store, settings, result, job_id=job_id, source=source, extra=extra)
 
 
 def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) -> dict[str, Any]:
     """Run the agent on the recorded analysis; store and return its answer. A timeline gets one
     decision per chunk; the answer is the strongest chunk's, with `chunks` listing them all."""
     from ..agent.act import decide_and_act
-
-    try:
-        from ..agent.rules import load_current_rules  # type: ignore[attr-defined]
-    except ImportError:
-        from ..web.rules_file import load_current_rules
+    from ..agent.rules import load_current_rules
 
     record_ = store.get_analysis(analysis_id)
     if record_ is None:
@@ -67,24 +41,22 @@ def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) 
     frames = _frame_positions(record_.frames_dir)
     frames_id = Path(record_.frames_dir).name if record_.frames_dir else None
     name = record_.video_filename or ""
-    timed = "start" in inspect.signature(decide_and_act).parameters
 
     def decide(text: str, positions: list[int], **span: float) -> dict[str, Any]:
         # Emails read the frames by analysis when they are sent (no copies in the outbox).
         answer = decide_and_act(text, analysis_id, name, settings=settings, store=store,
                                 rules=rules, frames_id=frames_id, frame_positions=positions,
-                                wait=False, outbox=outbox, **(span if timed else {}))
-        answer = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
-        return {**answer, **span}
+                                wait=False, outbox=outbox, **span)
+        return {**answer.to_dict(), **span}
 
     timeline = data.get("timeline")
     if not timeline:
         outcome = decide(str(data.get("analysis", "")), frames)
     else:
-        per_chunk = len(timeline[0].get("frames", [])) if timeline else 0
-        chunks = []
-        for i, entry in enumerate(timeline):
-            positions = frames[i * per_chunk:(i + 1) * per_chunk]
+        chunks, offset = [], 0
+        for entry in timeline:  # a chunk's frames follow the previous chunk's
+            count = len(entry.get("frames", []))
+            positions, offset = frames[offset:offset + count], offset + count
             chunks.append(decide(entry["caption"], positions, start=entry["start"],
                                  end=entry["end"]))
         strongest = max(chunks, key=lambda c: c["decision"]["score"])
