@@ -23,9 +23,10 @@ QUEUE_NAME = "jobs"
 ACTOR_NAME = "chronicon_job"
 INSTALL_HINT = "pip install 'chronicon[queue]'"
 # Dramatiq runs its queue maintenance (re-delivering the messages of consumers whose heartbeat
-# stopped) on a random share of its commands, out of a million. Workers use 1 %: with ~2 idle
-# polls a second that is about once a minute per worker; the server also runs it on every sweep.
-WORKER_MAINTENANCE_CHANCE = 10_000
+# stopped) on a random share of its commands, out of a million. Workers use 0.1 %: with ~20
+# idle polls a second that is about once a minute per worker; the server also runs it on every
+# sweep, so a killed worker's job comes back within the heartbeat timeout plus one sweep.
+WORKER_MAINTENANCE_CHANCE = 1_000
 # A message whose every attempt failed (the server unreachable for that long) goes to the
 # dead-letter queue; the reconciliation sweep enqueues the job again while SQLite says queued.
 MAX_RETRIES = 8

@@ -77,8 +77,10 @@ class WorkerProcess:
         self._declare_actor()
         import dramatiq
 
+        # An idle consumer polls Redis every 100 ms at most: a finished job's successor is
+        # fetched within that (Dramatiq's default, 1 s, showed as dispatch latency).
         worker = dramatiq.Worker(self.broker, worker_threads=self.concurrency,
-                                 worker_timeout=1000)
+                                 worker_timeout=100)
         # Prefetch one message per thread: a job waits in Redis, where any idle worker can
         # take it, rather than in this process's memory behind a long job.
         worker.queue_prefetch = self.concurrency
