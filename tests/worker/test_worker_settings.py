@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from chronicon.cli import app as cli
 from chronicon.config import Settings
+from chronicon.errors import QueueUnavailable
 from chronicon.web import create_app
 
 
@@ -21,6 +23,20 @@ def test_queue_is_sqlite_or_a_redis_url(tmp_path: Path) -> None:
     assert settings.masked()["queue"] == "redis://***@10.0.0.1:6379/0"
     with pytest.raises(ValidationError, match="redis://"):
         Settings(data_dir=tmp_path, queue="amqp://rabbit")
+
+
+def test_redis_queue_without_the_extra_names_the_pip_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dramatiq", None)  # import dramatiq → ImportError
+    settings = Settings(data_dir=tmp_path, queue="redis://127.0.0.1:1/0", worker_token="t")
+    with pytest.raises(QueueUnavailable, match=r"pip install 'chronicon\[queue\]'"):
+        create_app(settings)
+
+
+def test_redis_queue_needs_a_worker_token(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, queue="redis://127.0.0.1:1/0")
+    with pytest.raises(QueueUnavailable, match="CHRONICON_WORKER_TOKEN"):
+        create_app(settings)
 
 
 def test_worker_command_refuses_an_embedded_queue(monkeypatch: pytest.MonkeyPatch) -> None:

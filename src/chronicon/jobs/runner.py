@@ -20,7 +20,7 @@ from ..events import Done, Event, Failed, TokenGenerated, to_dict
 from ..store import Store
 from ..store.job_records import DONE, FAILED, JobRecord
 from ..vlm.warm import WarmBackend
-from .kinds import AgentStep, JobContext, get_job_kind
+from .kinds import AgentStep, JobContext, JobKind, get_job_kind
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,10 @@ class JobRunner:
         self.agent_step = agent_step
         self.beat = beat
 
-    def run(self, job: JobRecord) -> None:
+    def run(self, job: JobRecord, kind: JobKind | None = None) -> None:
+        """Run `job` with its registered kind, or with `kind` (the Redis queue's server side
+        records a remote worker's result this way: the same events, the same end)."""
+        run_kind = kind or get_job_kind(job.kind)
         stored_name = Path(job.video_path).name
 
         def emit(event: Event) -> None:
@@ -103,7 +106,7 @@ class JobRunner:
                              self.agent_step)
         try:
             try:
-                analysis_id = get_job_kind(job.kind)(job, context)
+                analysis_id = run_kind(job, context)
             finally:
                 tokens.flush()
         except Exception as exc:  # noqa: BLE001 - the worker must survive any one job

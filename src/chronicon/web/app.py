@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..config import Settings
 from ..errors import ChroniconError
-from ..jobs import JobQueue
+from ..jobs import JobQueue, create_queue
 from ..redact import install_log_masking
 from ..store import Store
 from ..vlm.warm import WarmBackend
@@ -71,7 +71,7 @@ def create_app(settings: Settings, backend: Any = None, *, preload: bool = False
     backends = WarmBackend(settings, backend)
     services = Services(settings, store, backends, queue=None)  # type: ignore[arg-type]
     agent_step = make_agent_step(settings, store, lambda: services.outbox, backends)
-    services.queue = JobQueue(settings, store, backends, agent_step, preload=preload)
+    services.queue = create_queue(settings, store, backends, agent_step, preload=preload)
     queue = services.queue
     from ..sources.service import ServerSources
 

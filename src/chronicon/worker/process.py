@@ -1,7 +1,7 @@
 """`chronicon worker`: a long-lived process that keeps one model warm and runs jobs from Redis.
 
-At start it checks its settings, loads the model ONCE, says hello to the server (a heartbeat:
-a wrong token fails here, before any job is taken), then consumes the Dramatiq queue with
+At start it checks its settings, says hello to the server (a heartbeat: a wrong token fails
+here, before anything is loaded), loads the model ONCE, then consumes the Dramatiq queue with
 `concurrency` threads and a prefetch of one message per thread. Dramatiq acknowledges a message
 when the actor returns, and the actor returns only after the server has recorded the result: a
 worker killed mid-job never acknowledges, so the broker delivers the job again (after the
@@ -69,9 +69,10 @@ class WorkerProcess:
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        """Load the model, register with the server, then start consuming."""
+        """Register with the server, load the model, then start consuming."""
+        self.heartbeat()  # a wrong token or an unreachable server fails here, before the load
         self.backends.preload()
-        self.heartbeat()  # a wrong token or an unreachable server fails here, loudly
+        self.heartbeat()
         self.broker = wire.make_broker(self.settings)
         wire.check_broker(self.broker, self.settings.queue)
         self._declare_actor()

@@ -87,7 +87,8 @@ class JobRunner:
 def run_analysis(runner: JobRunner, job_id: str, job: dict[str, Any], options: dict[str, Any],
                  job_dir: Path, started: float) -> JobOutcome:
     """The `analyze` kind: the same `analyze()` the server runs for a local job."""
-    from ..analysis import AnalysisOptions, analyze
+    from ..analysis import analyze
+    from ..options import AnalysisOptions
 
     client = runner.client
     filename = job.get("video_filename") or "video"
@@ -95,19 +96,16 @@ def run_analysis(runner: JobRunner, job_id: str, job: dict[str, Any], options: d
     uplink = EventUplink(lambda batch: client.post_events(job_id, batch))
     try:
         video = client.download_video(job_id, job_dir / f"video{suffix}")
-        fields = dict(options or job.get("options") or {})
-        model = fields.pop("model", None) or job.get("model")
-        analysis_options = AnalysisOptions(**fields)
+        analysis_options = AnalysisOptions.from_dict(options or job.get("options") or {})
         on_event = _event_relay(uplink, video.name, filename)
         with runner.model_lock:
-            backend = runner.backends.get(model)
+            backend = runner.backends.get(analysis_options.model)
             was_loaded = backend.loaded
             result = analyze(video, analysis_options, backend, on_event,
                              on_frames=lambda frames: _send_frames(client, job_id, frames))
             if not was_loaded and backend.loaded:
                 runner.backends.count_load(result.times.model_load)
-        data = result.to_dict()
-        data["video_path"] = job.get("video_path") or data["video_path"]
+        data = result.to_dict()  # the server puts its own video path in
         uplink.close()
     except (JobTaken, ServerUnreachable):
         uplink.close()
