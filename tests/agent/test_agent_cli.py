@@ -181,3 +181,12 @@ def test_retrying_a_sent_delivery_is_a_conflict(monkeypatch, rules_file: Path) -
     retried = runner.invoke(app, ["deliveries", "--retry", str(sent["id"])])
     assert retried.exit_code == EXIT_BAD_INPUT
     assert f"delivery {sent['id']} is sent" in " ".join(retried.stderr.split())
+
+
+def test_rules_check_shows_the_verify_question(tmp_path: Path) -> None:
+    path = tmp_path / "verify.yaml"
+    path.write_text('rules:\n  - {name: t, keywords: [train], verify: "Is a train there?", '
+                    'verify_threshold: 0.7}\n')
+    checked = runner.invoke(app, ["rules", "check", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert "verify 'Is a train there?' at p >= 0.7" in " ".join(checked.stdout.split())

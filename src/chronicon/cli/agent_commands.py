@@ -120,9 +120,11 @@ def rules_check_command(
         matchers = [f"{len(rule.keywords)} keyword(s)" if rule.keywords else "",
                     f"{len(rule.regex)} regex" if rule.regex else "",
                     f"{len(rule.examples)} example(s)" if rule.examples else ""]
+        verify = (f", verify {rule.verify!r} at p >= {rule.verify_threshold:g}"
+                  if rule.verify else "")
         out.print(f"  {rule.name} → {rule.label}: {', '.join(m for m in matchers if m)}; "
                   f"threshold {rule.threshold}, actions {', '.join(rule.actions)}, "
-                  f"cooldown {rule.cooldown:g}s")
+                  f"cooldown {rule.cooldown:g}s{verify}")
 
 
 @rules_app.command("show")
