@@ -181,3 +181,35 @@ def scenes_middles_of(cuts: list[int], total: int, n: int, looks: dict | None = 
     from chronicon.video.sampling import scene_middles
 
     return scene_middles(cuts, total, n, None, looks)
+
+
+def test_a_cut_is_not_motion(tmp_path: Path) -> None:
+    # Two still shots joined by a cut at 40; the square moves only from frame 70 on.
+    def frame(i: int) -> np.ndarray:
+        img = moving_square_frame(i, 70, SIZE)
+        return img if i < 40 else np.ascontiguousarray(255 - img[::-1])
+
+    path = write_video(tmp_path / "cut.mp4", n_frames=120, size=SIZE, frame_fn=frame)
+    picks = [f.index for f in sample(path, n=2, strategy="motion", resize=64)]
+    assert picks[-1] >= 70 and all(abs(k - 40) > 3 for k in picks), picks
+    scores = motion_scores(path, frame_index(path))
+    assert int(np.argmax(scores)) >= 70
+
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VTEST.exists(), reason="needs opencv-doc")
+def test_motion_on_a_fixed_camera_beats_uniform_by_far() -> None:
+    # OpenCV's vtest.avi: pedestrians before a fixed camera, 250-frame groups of pictures.
+    import av
+
+    with av.open(str(VTEST)) as container:
+        greys = [f.reformat(width=64, height=48, format="gray").to_ndarray().astype(float)
+                 for f in container.decode(video=0)]
+    change = np.array([0.0] + [np.abs(b - a).mean() for a, b in zip(greys, greys[1:],
+                                                                     strict=False)])
+    percentile = (np.argsort(np.argsort(change)) + 1) / len(change) * 100
+    picks = [f.index for f in sample(VTEST, n=8, strategy="motion", resize=64)]
+    assert np.mean(percentile[picks]) >= 80, picks

@@ -1,0 +1,117 @@
+"""Motion picks on a fixed camera against a full decode, in one run.
+
+    python benchmarks/bench_motion.py
+
+Footage: OpenCV's vtest.avi (Debian opencv-doc: DivX, 768x576, 795 frames, a fixed camera with
+pedestrians, 250-frame groups of pictures) as it is, and re-encoded the ways cameras and
+people store such footage (made once into ~/.cache/chronicon-bench/motion/): H.264 without
+B-frames and with a 10-s GOP (a security camera), H.264 with B-frames in Matroska, VP9 in
+WebM, MJPEG in AVI.
+
+The yardstick is a full decode: the mean grey change between each frame and the one before
+(64x48 thumbnails). For 8 picks, the table gives the mean percentile of that curve at the
+picks (the full decode's own top 8, kept apart like ours, and uniform picks for reference)
+and how many times cheaper `motion_scores` is than the full decode (wall time, same run).
+Prints a table; writes benchmarks/results/motion.json.
+
+Targets (issue 11): on fixed-camera footage the motion picks at >= the 85th percentile while
+>= 4x cheaper than the full decode.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+from chronicon.video.motion import motion_scores, pick_peaks  # noqa: E402
+from chronicon.video.probe import frame_index  # noqa: E402
+from chronicon.video.sampling import fill_with_uniform, uniform_indices  # noqa: E402
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+CACHE = Path.home() / ".cache" / "chronicon-bench" / "motion"
+RESULTS = ROOT / "benchmarks" / "results" / "motion.json"
+N = 8
+
+ENCODINGS = {
+    "h264-camera.mp4": ["-c:v", "libx264", "-preset", "veryfast", "-g", "100", "-bf", "0"],
+    "h264-bframes.mkv": ["-c:v", "libx264", "-preset", "veryfast"],
+    "vp9.webm": ["-c:v", "libvpx-vp9", "-b:v", "800k", "-deadline", "realtime",
+                 "-cpu-used", "8"],
+    "mjpeg.avi": ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p"],
+}
+
+
+def clips() -> list[Path]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = [VTEST]
+    for name, args in ENCODINGS.items():
+        path = CACHE / name
+        if not path.exists():
+            subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i",
+                            str(VTEST), *args, "-an", str(path)], check=True)
+        out.append(path)
+    return out
+
+
+def full_decode_change(path: Path) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    greys = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            greys.append(frame.reformat(width=64, height=48, format="gray")
+                         .to_ndarray().astype(np.float32))
+    change = np.zeros(len(greys))
+    for k in range(1, len(greys)):
+        change[k] = float(np.abs(greys[k] - greys[k - 1]).mean())
+    return change, time.perf_counter() - started
+
+
+def percentile_at(change: np.ndarray, picks: list[int]) -> float:
+    ranks = np.argsort(np.argsort(change, kind="stable"), kind="stable") + 1
+    return round(float(np.mean(ranks[picks] / len(change) * 100)), 1)
+
+
+def main() -> None:
+    rows = []
+    for path in clips():
+        index = frame_index(path)
+        change, full_s = full_decode_change(path)
+        started = time.perf_counter()
+        scores = motion_scores(path, index)
+        ours_s = time.perf_counter() - started
+        gap = max(1, len(index) // (2 * N))
+        picks = fill_with_uniform(pick_peaks(scores, N, gap), len(index), N)
+        row = {"clip": path.name, "frames": len(index), "codec": index_codec(path),
+               "motion_percentile": percentile_at(change, picks),
+               "uniform_percentile": percentile_at(change, uniform_indices(len(index), N)),
+               "full_decode_top8_percentile": percentile_at(change, pick_peaks(change, N, gap)),
+               "full_decode_s": round(full_s, 3), "motion_s": round(ours_s, 3),
+               "cheaper_x": round(full_s / ours_s, 1), "picks": picks}
+        rows.append(row)
+        print(f"{row['clip']:18} {row['codec']:9} motion P{row['motion_percentile']:5}  "
+              f"uniform P{row['uniform_percentile']:5}  full-decode top8 "
+              f"P{row['full_decode_top8_percentile']:5}  {row['cheaper_x']:5}x cheaper "
+              f"({ours_s:.2f} s vs {full_s:.2f} s)", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
+                                   "rows": rows}, indent=2))
+    print(f"\nwrote {RESULTS}")
+
+
+def index_codec(path: Path) -> str:
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.name
+
+
+if __name__ == "__main__":
+    main()
