@@ -91,6 +91,19 @@ def test_cli_ask_answers_stores_and_prints_json(data, tiny_model_dir: Path) -> N
     assert stored.model and stored.answered_at
 
 
+@pytest.mark.slow
+def test_a_timeline_question_naming_no_moment_is_answered_from_the_captions(
+        data, tiny_model_dir: Path) -> None:
+    store, settings = data
+    analysis_id = add_analysis(store, settings, n_frames=6, timeline=TIMELINE)
+    result = runner.invoke(app, ["ask", analysis_id, "Does a bus come?", "--json",
+                                 "-m", str(tiny_model_dir), "--device", "cpu", "-t", "4"])
+    assert result.exit_code == 0, result.output
+    [stored] = store.list_questions(analysis_id)
+    assert stored.state == "answered"
+    assert stored.answer == json.loads(result.stdout)["answer"]
+
+
 def test_cli_ask_rejects_unknown_analyses_and_empty_questions(data) -> None:
     store, settings = data
     missing = runner.invoke(app, ["ask", "nope", "Anyone there?"])

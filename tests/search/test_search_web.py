@@ -95,3 +95,26 @@ def test_history_page_without_matches_and_without_query(client: TestClient) -> N
                                                            "since": "1h"}).text
     plain = client.get("/history").text
     assert 'id="search-form"' in plain and 'id="search-results"' not in plain
+
+
+@pytest.mark.slow
+def test_an_uploaded_analysis_is_searchable_once_recorded(tmp_path: Path,
+                                                          tiny_model_dir: Path) -> None:
+    """The hook: the job worker records through history.record_analysis, which indexes."""
+    from support.media import write_video
+    from support.web_client import upload, wait_for_job
+
+    settings = Settings(data_dir=tmp_path / "data", model=str(tiny_model_dir), device="cpu",
+                        agent_enabled=False)
+    clip = write_video(tmp_path / "clip.mp4", n_frames=30)
+    with TestClient(create_app(settings)) as client:
+        submitted = upload(client, clip, frames=2, max_tokens=250).json()
+        # Generous: indexing loads the embedding model in the worker the first time.
+        job = wait_for_job(client, submitted["job_id"], timeout=240)
+        assert job["state"] == "done", job
+        description = client.get(f"/api/analyses/{job['analysis_id']}").json()["result"][
+            "analysis"]
+        words = re.findall(r"[A-Za-z]{3,}", description)
+        assert words, description  # the tiny model writes noise, but some of it is words
+        hits = client.get("/api/search", params={"q": words[0], "mode": "text"}).json()["hits"]
+        assert job["analysis_id"] in [h["analysis_id"] for h in hits]
