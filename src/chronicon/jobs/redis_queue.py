@@ -18,6 +18,7 @@ A sweep runs every few seconds:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -279,8 +280,6 @@ def _record_received(result: ReceivedResult) -> Callable[[JobRecord, JobContext]
 
 def _add_to_listing(directory: Path, entry: dict[str, Any]) -> None:
     """Keep `frames.json` (what the history reads) in step with the JPEGs received."""
-    import json
-
     listing_path = directory / "frames.json"
     try:
         listing = json.loads(listing_path.read_text(encoding="utf-8"))

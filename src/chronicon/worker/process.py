@@ -24,7 +24,7 @@ from ..config import Settings
 from ..errors import QueueUnavailable
 from . import broker as wire
 from .client import ServerClient
-from .runner import JobRunner
+from .runner import RemoteJobRunner
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class WorkerProcess:
 
         self.backends = WarmBackend(settings, backend)
         self.work_dir = Path(tempfile.mkdtemp(prefix="chronicon-worker-"))
-        self.runner = JobRunner(self.client, self.backends, self.work_dir)
+        self.runner = RemoteJobRunner(self.client, self.backends, self.work_dir)
         self._stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self._dramatiq_worker: Any = None

@@ -38,7 +38,7 @@ class JobOutcome:
     detail: str = ""
 
 
-class JobRunner:
+class RemoteJobRunner:
     """Runs the jobs of one worker process with its one warm backend.
 
     `backends` is the worker's WarmBackend (loaded at start). With `--concurrency` above 1,
@@ -84,8 +84,8 @@ class JobRunner:
         return {"current_job": ",".join(current) or None, "jobs_done": self.jobs_done}
 
 
-def run_analysis(runner: JobRunner, job_id: str, job: dict[str, Any], options: dict[str, Any],
-                 job_dir: Path, started: float) -> JobOutcome:
+def run_analysis(runner: RemoteJobRunner, job_id: str, job: dict[str, Any],
+                 options: dict[str, Any], job_dir: Path, started: float) -> JobOutcome:
     """The `analyze` kind: the same `analyze()` the server runs for a local job."""
     from ..analysis import analyze
     from ..options import AnalysisOptions
