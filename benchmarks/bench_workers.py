@@ -16,9 +16,11 @@ N workers do N / (gpu_job_s + overhead) jobs a second until the server's own sha
 
     python benchmarks/bench_workers.py --quick          # tiny model (a minute on 2 cores)
     python benchmarks/bench_workers.py                  # + the real-size random 256M model
+    python benchmarks/bench_workers.py --real-only      # the real-size model alone
 
-Prints a table and writes benchmarks/results/workers.json. On a 2-core machine two CPU workers
-share the same cores, so the 1 → 2 ratio is bounded by the cores, not by the queue.
+Prints a table and writes benchmarks/results/workers.json (workers-real.json with --real-only).
+On a 2-core machine two CPU workers share the same cores, so the 1 → 2 ratio is bounded by the
+cores, not by the queue.
 """
 
 from __future__ import annotations
@@ -215,32 +217,36 @@ def main() -> int:
     parser.add_argument("--gpu-job-seconds", type=float, default=0.5,
                         help="GPU time per job for the projection (256M, 4 frames)")
     parser.add_argument("--quick", action="store_true", help="tiny model only")
+    parser.add_argument("--real-only", action="store_true", help="the real-size model only")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="chronicon-bench-workers-"))
     clip = write_video(work / "clip.mp4", n_frames=60, size=(320, 240)).read_bytes()
-    models = [("tiny test model", tiny_model())]
+    models = []
+    if not args.real_only:
+        models.append(("tiny test model", tiny_model()))
     if not args.quick:
         models.append(("SmolVLM2-256M architecture, random weights", real_size_model()))
     redis = RedisProcess(work / "redis")
     redis.start()
     summaries = []
+    report = {"jobs": args.jobs, "frames": args.frames, "tokens": args.tokens,
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform(), "load_avg": os.getloadavg()},
+              "models": summaries}
+    results = RESULTS.with_name("workers-real.json") if args.real_only else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
     try:
         for name, model in models:
             rounds = [round_with(model, n, redis, work, clip, args.jobs, args.frames,
                                  args.tokens) for n in (1, 2)]
             summaries.append(summarise(name, rounds, args.jobs, args.gpu_job_seconds))
+            # Written after each model: a long real-size run never loses the tiny figures.
+            results.write_text(json.dumps(report, indent=2) + "\n")
+            print_table(summaries[-1], args.jobs)
     finally:
         redis.stop()
-    report = {"jobs": args.jobs, "frames": args.frames, "tokens": args.tokens,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform()},
-              "models": summaries}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    for summary in summaries:
-        print_table(summary, args.jobs)
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {results.relative_to(ROOT)}")
     ok = all(r["done"] == args.jobs and all(m == 1 for m in r["model_loads"])
              for s in summaries for r in s["rounds"])
     return 0 if ok else 1
