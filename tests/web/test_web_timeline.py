@@ -19,6 +19,7 @@ from chronicon.vlm.backend import create_backend
 from chronicon.web import create_app
 from support.scene_clips import write_scene_clip
 from support.server_process import running_server
+from support.web_client import parse_sse, upload, wait_for_job
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,46 +89,78 @@ def test_no_timeline_and_unknown_formats_are_404(timeline_client, tmp_path: Path
     assert response.status_code == 404 and response.json()["type"] == "NotFound"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_timeline_job_from_the_analyze_api(client: TestClient, minute_clip: Path) -> None:
+    response = upload(client, minute_clip, frames=2, timeline="on", max_tokens=250,
+                      min_tokens=50)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["job_id"], timeout=240)
+    assert job["state"] == "done", job
+    kinds = [e["event"] for e in parse_sse(client.get(
+        f"/api/jobs/{job['id']}/events").text)]
+    assert kinds.count("chunk") == 3 and kinds.count("thumbnail") == 4  # 2 chunks + done
+    analysis = client.get(f"/api/analyses/{job['analysis_id']}").json()
+    timeline = analysis["result"]["timeline"]
+    assert [(t["start"], t["end"]) for t in timeline] == [(0, 30), (30, 60)]  # no cut near 30
+    assert analysis["result"]["analysis"]  # the summary
+    assert client.get(f"/api/analyses/{job['analysis_id']}/timeline.vtt").status_code == 200
+
+
 @pytest.mark.browser
 @pytest.mark.slow
-def test_clicking_a_caption_seeks_the_player(tmp_path: Path, tiny_model_dir: Path,
-                                             minute_clip: Path) -> None:
+@pytest.mark.timeout(900)
+def test_timeline_from_the_analyze_page_then_a_caption_click_seeks(
+        tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The whole path in Chromium: tick Timeline on the Analyze page, upload, follow the job,
+    open the analysis, click a caption: the player's currentTime moves there."""
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    data = tmp_path / "data"
-    analysis_id = make_timeline_analysis(data, tiny_model_dir, minute_clip)
-    with running_server(data, str(tiny_model_dir), tmp_path / "server.log") as base, \
+    clip = write_scene_clip(tmp_path / "two-minutes.mp4", duration_s=120, cuts_s=(28, 65, 95),
+                            size=(320, 240))
+    with running_server(tmp_path / "data", str(tiny_model_dir), tmp_path / "server.log") as base, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/history/{analysis_id}")
+            page.goto(base + "/")
+            page.set_input_files("#file-input", files=[{
+                "name": clip.name, "mimeType": "video/mp4", "buffer": clip.read_bytes()}])
+            page.fill("input[name=frames]", "2")
+            page.check("input[name=timeline]")
+            page.click("#submit")
+            page.wait_for_url("**/jobs/*")
+            page.wait_for_function("() => /Chunk \\d+ of 4|All 4 chunks/.test("
+                                   "document.body.textContent)", timeout=120_000)
+            page.wait_for_selector("#job-state.state-done", timeout=240_000)
+            page.click("#analysis-link")
+            page.wait_for_url("**/history/*")
             page.wait_for_function("() => document.getElementById('player').readyState >= 1")
             assert page.evaluate("() => document.getElementById('player').duration") == \
-                pytest.approx(60, abs=0.5)
-            assert page.locator("#captions button.caption").count() == 6
-            target = page.locator("#captions button.caption").nth(3)
+                pytest.approx(120, abs=0.5)
+            captions = page.locator("#captions button.caption")
+            assert captions.count() == 4
+            target = captions.nth(2)
             start = float(target.get_attribute("data-start"))
+            assert start == 65  # the boundary snapped to the cut at 65 s
             target.click()
             page.wait_for_function(
                 f"() => Math.abs(document.getElementById('player').currentTime - {start}) < 0.1")
-            page.wait_for_selector("#captions button.caption.current")
-            assert page.locator("#captions button.caption").nth(3).get_attribute(
-                "aria-current") == "true"
+            assert captions.nth(2).get_attribute("aria-current") == "true"
             # The WebVTT track is loaded and the clicked chunk's cue is active (at the boundary
             # the previous cue, whose end is this instant, may be active too).
             page.wait_for_function(f"""() => {{
                 const track = document.getElementById('player').textTracks[0];
-                return track && track.cues && track.cues.length === 6 && track.activeCues
+                return track && track.cues && track.cues.length === 4 && track.activeCues
                     && Array.from(track.activeCues).some(c => Math.abs(c.startTime - {start})
                                                               < 0.01); }}""")
             page.evaluate("() => document.getElementById('player').play()")
             page.wait_for_function(
-                f"() => document.getElementById('player').currentTime > {start + 1.0}",
+                f"() => document.getElementById('player').currentTime > {start + 1.5}",
                 timeout=15_000)
             page.evaluate("() => document.getElementById('player').pause()")
             ARTIFACTS.mkdir(exist_ok=True)

@@ -53,6 +53,7 @@ class JobKind(Protocol):
 _BUILTIN: dict[str, str] = {
     "analyze": "chronicon.jobs.analyze_job:run_analyze_job",
     "ask": "chronicon.ask:run_ask_job",
+    "timeline": "chronicon.jobs.timeline_job:run_timeline_job",
 }
 JOB_KINDS: dict[str, JobKind] = {}
 

@@ -34,6 +34,9 @@ def _multipart_schema() -> dict[str, Any]:
         "prompt": {"type": "string", "maxLength": WEB_LIMITS.max_prompt_chars},
         "model": {"type": "string", "description": "one of the models /health lists"},
         "sampling": {"type": "string", "enum": list(SAMPLERS)},
+        "timeline": {"type": "string", "enum": ["on", "off"], "default": "off",
+                     "description": "on: describe the video as a timeline of 30-s chunks "
+                                    "(frames = frames per chunk), then summarise"},
     }
     for name, (low, high, default) in WEB_LIMITS.ranges().items():
         properties[name] = {"type": "integer", "minimum": low, "maximum": high, "default": default}
@@ -84,7 +87,8 @@ async def submit_analysis(request: Request) -> JobAccepted:
     """Upload a video with the analysis parameters; the job is queued and runs in order.
 
     Parameters (form fields, all optional): frames 1-16 (8), max_tokens 250-500 (250),
-    min_tokens 50-200 (50), resize 64-1536 (336), prompt, model, sampling uniform|motion|scene.
+    min_tokens 50-200 (50), resize 64-1536 (336), prompt, model, sampling uniform|motion|scene,
+    timeline on|off (a timeline of 30-s chunks, `frames` per chunk, then a summary).
     """
     from ...video.probe import probe
 
@@ -109,9 +113,11 @@ async def submit_analysis(request: Request) -> JobAccepted:
         raise
     detail = (f"{upload.filename}: {upload.size / 1024 / 1024:.1f} MB, "
               f"{info.duration:.1f} s, {info.width}x{info.height}")
+    timeline = (upload.fields.get("timeline") or "").strip().lower() in ("on", "true", "1")
     job = await run_in_threadpool(
         services.queue.submit, upload.path, upload.filename, options,
-        upload={"seconds": upload_seconds, "detail": detail, "video": info.to_dict()})
+        upload={"seconds": upload_seconds, "detail": detail, "video": info.to_dict()},
+        kind="timeline" if timeline else "analyze")
     position = await run_in_threadpool(_position_at_submission, services.store, job.id)
     return JobAccepted(job_id=job.id, state=job.state, position=position,
                        status_url=f"/api/jobs/{job.id}", events_url=f"/api/jobs/{job.id}/events",

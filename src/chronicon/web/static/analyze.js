@@ -48,6 +48,7 @@
     ["frames", "sampling", "max_tokens", "min_tokens", "resize", "model", "prompt"].forEach(function (name) {
       data.append(name, form.elements[name].value);
     });
+    if (form.elements.timeline && form.elements.timeline.checked) data.append("timeline", "on");
     data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/analyze");

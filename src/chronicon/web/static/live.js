@@ -94,6 +94,13 @@
       caption(t, d);
     },
     token: function (d) { setStage("generate", "active"); description.classList.add("streaming"); description.appendChild(document.createTextNode(d.text)); },
+    chunk: function (d) {
+      // A timeline: chunk k of n, with the estimated time left once one chunk is timed.
+      setState("running");
+      const eta = d.eta_s === null || d.eta_s === undefined ? "" : ", about " + Math.round(d.eta_s) + " s left";
+      position.textContent = d.done ? "All " + d.total + " chunks described; writing the summary."
+        : "Chunk " + d.chunk + " of " + d.total + eta + ".";
+    },
     decision: showDecision,
     done: function (d) { finish("done"); showDone(d.summary || {}); },
     failed: function (d) {
