@@ -32,6 +32,7 @@ import numpy as np
 
 from .decode import ExactFrameReader, open_video, thumbnail
 from .frame_index import FrameIndex
+from .sampler import Sampler, fill_with_uniform
 
 # Probes per clip: enough to place motion within ~0.3 % of the clip.
 MAX_PIXEL_PROBES = 300
@@ -53,6 +54,19 @@ VERIFY_BUDGET = 0.25
 RAMP_SECONDS = 1.0
 # Share of window probes whose decoder must yield frames before we trust them.
 MIN_PROBES_ANSWERED = 0.5
+
+
+class MotionSampler(Sampler):
+    """The frames where most changes, at least a half-segment (N / 2n frames) apart; uniform
+    picks fill in when fewer stand out."""
+
+    name = "motion"
+
+    def pick(self, path: Path, index: FrameIndex, n: int, span: range) -> list[int]:
+        scores = motion_scores(path, index)[span.start:span.stop]
+        min_gap = max(1, len(span) // (2 * n))
+        picks = fill_with_uniform(pick_peaks(scores, n, min_gap), len(span), n)
+        return [span.start + k for k in picks]
 
 
 def motion_scores(path: Path, index: FrameIndex) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Picking the frames that matter: `sample(path, n, strategy, resize) -> list[Frame]`.
 
-A `Sampler` decides WHICH frame numbers to take; reading them is shared (exact frames through
-`decode.ExactFrameReader`, resized and turned upright by `decode.to_rgb_image`). Strategies:
+A `Sampler` (`sampler.py`) picks WHICH frame numbers to take; `sample` reads them once (exact
+frames through `decode.ExactFrameReader`, resized and turned upright by `decode.to_rgb_image`).
+`SAMPLERS` is built from each sampler's `name`. Strategies:
 
 - `uniform`: the middle frame of each of n equal segments of the clip.
 - `motion`:  the n frames where most changes (`motion.motion_scores`), kept apart in time.
@@ -16,199 +17,84 @@ each of its frames once. `start`/`end` (seconds) restrict every strategy to a sp
 from __future__ import annotations
 
 import logging
-from itertools import pairwise
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from ..errors import BadParameter
 from ..events import EventCallback, FrameSampled, ignore_event
 from .decode import ExactFrameReader, to_rgb_image
+from .frame_index import FrameIndex
 from .frames import Frame
-from .motion import motion_scores, pick_peaks
+from .motion import MotionSampler
 from .probe import VideoInfo, frame_index, probe
-from .scenes import find_scenes, histogram_distance
+from .sampler import Sampler, UniformSampler, fill_with_uniform, uniform_indices
+from .scenes import SceneSampler, scene_middles
+
+__all__ = ["SAMPLERS", "STRATEGIES", "Sampler", "fill_with_uniform", "read_frames", "sample",
+           "scene_middles", "uniform_indices"]
 
 log = logging.getLogger(__name__)
 
 MIN_FRAMES = 1
 MAX_FRAMES = 16
 DEFAULT_FRAMES = 8
-STRATEGIES = ("uniform", "motion", "scene")
 MIN_RESIZE = 32
 MAX_RESIZE = 4096
 DEFAULT_RESIZE = 336
 
-
-class Sampler(Protocol):
-    """One sampling strategy. `sample` is the only method an implementation must write."""
-
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
-               span: range) -> list[Frame]:
-        """Return at most n distinct frames of the video among the frame numbers `span`,
-        sorted by index, each an upright RGB image whose longest edge is `resize` pixels."""
-        ...
-
-
-def uniform_indices(frame_count: int, n: int) -> list[int]:
-    """The middle frame of each of n equal segments of [0, frame_count).
-
-    Segment i covers [i*N/n, (i+1)*N/n); its midpoint floor((i + 1/2) * N / n) is always inside
-    the clip, and for N >= n consecutive midpoints are at least one frame apart, so there are
-    no duplicates. Integer arithmetic: no float rounding at the ends of long clips.
-    """
-    if frame_count <= n:
-        return list(range(frame_count))
-    return [((2 * i + 1) * frame_count) // (2 * n) for i in range(n)]
+SAMPLERS: dict[str, Sampler] = {sampler.name: sampler for sampler in
+                                (UniformSampler(), MotionSampler(), SceneSampler())}
+STRATEGIES = tuple(SAMPLERS)
 
 
 def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) -> list[Frame]:
-    """The exact frames `indices` of the video, resized and upright, sorted by index."""
+    """The exact frames `indices` of the video, resized and upright, sorted by index.
+
+    Targets in different groups of pictures are split into READERS runs decoded side by side
+    (FFmpeg decodes without holding the GIL): each run decodes its own groups, so two cores
+    work on two groups instead of passing frames of one group between threads.
+    """
     index = frame_index(path)
-    with ExactFrameReader(path, index) as reader:
+    runs = _split_by_group(sorted(set(indices)), index, READERS)
+    if len(runs) == 1:
+        return _read_run(path, info, index, runs[0], resize, threads=True)
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        parts = pool.map(lambda run: _read_run(path, info, index, run, resize, threads=False),
+                         runs)
+        return sorted((f for part in parts for f in part), key=lambda f: f.index)
+
+
+# Decode runs side by side: the machines we run on have two cores or more.
+READERS = 2
+
+
+def _split_by_group(targets: list[int], index: FrameIndex, parts: int) -> list[list[int]]:
+    """Targets cut into at most `parts` runs of consecutive targets, never inside a group of
+    pictures, with about as many groups each (a group shared by two runs is decoded twice)."""
+    groups: list[list[int]] = []
+    for k in targets:
+        key = index.keyframe_before(k)
+        if groups and index.keyframe_before(groups[-1][-1]) == key:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    if len(groups) < 2 or parts < 2:
+        return [targets]
+    size = -(-len(groups) // parts)
+    return [[k for g in groups[i:i + size] for k in g] for i in range(0, len(groups), size)]
+
+
+def _read_run(path: Path, info: VideoInfo, index: FrameIndex, targets: list[int], resize: int,
+              threads: bool) -> list[Frame]:
+    with ExactFrameReader(path, index, threads=threads) as reader:
         frames = [(k, to_rgb_image(frame, info.rotation, resize))
-                  for k, frame in reader.read(indices)]
+                  for k, frame in reader.read(targets)]
         return [Frame(index=k, timestamp=round(index.timestamp(k), 6), image=image,
                       warnings=(reader.warnings[k],) if k in reader.warnings else ())
                 for k, image in frames]
 
-
-def _shift(picks: list[int], offset: int) -> list[int]:
-    return [offset + k for k in picks]
-
-
-class UniformSampler:
-    """Evenly spread frames: segment midpoints."""
-
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
-               span: range) -> list[Frame]:
-        picks = _shift(uniform_indices(len(span), n), span.start)
-        return read_frames(path, info, picks, resize)
-
-
-class MotionSampler:
-    """The frames where most changes, at least a half-segment (N / 2n frames) apart."""
-
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
-               span: range) -> list[Frame]:
-        if len(span) <= n:
-            return read_frames(path, info, list(span), resize)
-        index = frame_index(path)
-        scores = motion_scores(path, index)[span.start:span.stop]
-        min_gap = max(1, len(span) // (2 * n))
-        picks = fill_with_uniform(pick_peaks(scores, n, min_gap), len(span), n)
-        return read_frames(path, info, _shift(picks, span.start), resize)
-
-
-class SceneSampler:
-    """A frame of each scene between hard cuts (see `scene_middles`); uniform picks added when
-    there are fewer scenes than n."""
-
-    def sample(self, path: Path, info: VideoInfo, n: int, resize: int,
-               span: range) -> list[Frame]:
-        if len(span) <= n:
-            return read_frames(path, info, list(span), resize)
-        index = frame_index(path)
-        cuts, histograms = find_scenes(path, index)
-        cuts = [k - span.start for k in cuts if span.start < k < span.stop]
-        looks = {k - span.start: h for k, h in histograms.items() if k in span}
-        keyframes = np.flatnonzero(index.keyframe[span.start:span.stop])
-        picks = scene_middles(cuts, len(span), n, keyframes, looks)
-        picks = fill_with_uniform(picks, len(span), n)
-        return read_frames(path, info, _shift(picks, span.start), resize)
-
-
-# How much a scene's likeness to those already picked (0-1) counts against its share of the
-# n-th of the clip being filled (0-1).
-VARIETY_WEIGHT = 0.5
-
-
-def scene_middles(cuts: list[int], frame_count: int, n: int,
-                  keyframes: np.ndarray | None = None,
-                  looks: dict[int, np.ndarray] | None = None) -> list[int]:
-    """A representative frame per scene; with more scenes than n, one per n-th of the clip.
-
-    The representative is the middle frame, or, when `keyframes` (frame numbers) has one in the
-    central half of the scene, the keyframe nearest the middle: it shows the same shot, is
-    coded at the best quality, and decodes on its own instead of after half a group of
-    pictures (the difference between seconds and a fraction of one on long clips).
-
-    With more scenes than n, the clip is cut into n equal parts and each part takes one scene
-    not taken yet: the one that fills most of the part, less VARIETY_WEIGHT times how much it
-    looks like the picks so far (colour histograms of its frames in `looks`, if any), and is
-    represented within that part. So picks cover the whole duration, and a shot the
-    recording keeps coming back to (two cameras in turn) is not shown again and again.
-    """
-    bounds = [0, *sorted(set(cuts)), frame_count]
-    scenes = [(start, end) for start, end in pairwise(bounds) if end > start]
-    if len(scenes) <= n:
-        return sorted(_representative(start, end, keyframes) for start, end in scenes)
-    looks = looks or {}
-    picks: list[int] = []
-    seen: list[np.ndarray] = []
-    taken: set[tuple[int, int]] = set()
-    for i in range(n):
-        part = (i * frame_count // n, (i + 1) * frame_count // n)
-        best = _best_scene(scenes, taken, part, seen, looks)
-        if best is None:
-            continue  # every scene here is taken: fill_with_uniform adds a frame later
-        taken.add(best)
-        start, end = max(best[0], part[0]), min(best[1], part[1])
-        picks.append(_representative(start, end, keyframes))
-        seen += _looks_of(best, looks)
-    return sorted(set(picks))
-
-
-def _best_scene(scenes: list[tuple[int, int]], taken: set[tuple[int, int]],
-                part: tuple[int, int], seen: list[np.ndarray],
-                looks: dict[int, np.ndarray]) -> tuple[int, int] | None:
-    def score(scene: tuple[int, int]) -> float:
-        share = (min(scene[1], part[1]) - max(scene[0], part[0])) / (part[1] - part[0])
-        likeness = max((1 - histogram_distance(a, b) for a in _looks_of(scene, looks)
-                        for b in seen), default=0.0)
-        return share - VARIETY_WEIGHT * likeness
-
-    candidates = [s for s in scenes if s not in taken and s[0] < part[1] and s[1] > part[0]]
-    return max(candidates, key=score, default=None)
-
-
-def _looks_of(scene: tuple[int, int], looks: dict[int, np.ndarray]) -> list[np.ndarray]:
-    return [h for k, h in looks.items() if scene[0] <= k < scene[1]]
-
-
-def _representative(start: int, end: int, keyframes: np.ndarray | None) -> int:
-    middle = (start + end - 1) // 2
-    if keyframes is None or len(keyframes) == 0:
-        return middle
-    quarter = (end - start) // 4
-    central = keyframes[(keyframes >= start + quarter) & (keyframes < end - quarter)]
-    if len(central) == 0:
-        return middle
-    return int(central[np.argmin(np.abs(central - middle))])
-
-
-def fill_with_uniform(picks: list[int], frame_count: int, n: int) -> list[int]:
-    """Add uniform picks, farthest from those already chosen first, until there are n."""
-    chosen = sorted(set(picks))
-    if len(chosen) >= n:
-        return chosen[:n]
-    spare = [k for k in uniform_indices(frame_count, n) if k not in chosen]
-    if len(spare) < n - len(chosen):  # uniform midpoints collide with picks: use any frame
-        spare += [k for k in range(frame_count) if k not in chosen and k not in spare]
-    while len(chosen) < n and spare:
-        taken = np.asarray(chosen) if chosen else np.asarray([-frame_count])
-        distance = [int(np.min(np.abs(taken - k))) for k in spare]
-        best = spare.pop(int(np.argmax(distance)))  # argmax: the earliest on ties
-        chosen.append(best)
-    return sorted(chosen)
-
-
-SAMPLERS: dict[str, Sampler] = {
-    "uniform": UniformSampler(),
-    "motion": MotionSampler(),
-    "scene": SceneSampler(),
-}
 
 
 def check_parameters(n: int, strategy: str, resize: int) -> None:
@@ -265,7 +151,11 @@ def sample(path: str | Path, n: int = DEFAULT_FRAMES, strategy: str = "uniform",
     path = Path(path)
     info = info or probe(path)
     span = frame_span(path, info, start, end)
-    frames = SAMPLERS[strategy].sample(path, info, n, resize, span)
+    if len(span) <= n:
+        picks = list(span)
+    else:
+        picks = SAMPLERS[strategy].pick(path, frame_index(path), n, span)
+    frames = read_frames(path, info, sorted(set(picks)), resize)
     if len(frames) < n:
         log.info("%s has only %d frames: returning all of them instead of %d",
                  path.name, len(frames), n)

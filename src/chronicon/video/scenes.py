@@ -34,6 +34,7 @@ import numpy as np
 from .decode import ExactFrameReader, colour_thumbnail
 from .frame_index import FrameIndex
 from .probe import VideoInfo, frame_index
+from .sampler import Sampler, fill_with_uniform
 
 HISTOGRAM_BINS = 16
 THUMBNAIL_WIDTH = 64
@@ -99,6 +100,91 @@ def _hsv(rgb: np.ndarray) -> np.ndarray:
     hue = np.where(spread > 0, (hue / 6.0) % 1.0 * 256.0, 0.0)
     saturation = np.where(high > 0, spread / np.where(high > 0, high, 1.0) * 255.0, 0.0)
     return np.stack([hue, saturation, high], axis=2).astype(np.float32)
+
+
+class SceneSampler(Sampler):
+    """A frame of each scene between hard cuts (see `scene_middles`); uniform picks added when
+    there are fewer scenes than n."""
+
+    name = "scene"
+
+    def pick(self, path: Path, index: FrameIndex, n: int, span: range) -> list[int]:
+        cuts, histograms = find_scenes(path, index)
+        cuts = [k - span.start for k in cuts if span.start < k < span.stop]
+        looks = {k - span.start: h for k, h in histograms.items() if k in span}
+        keyframes = np.flatnonzero(index.keyframe[span.start:span.stop])
+        picks = fill_with_uniform(scene_middles(cuts, len(span), n, keyframes, looks),
+                                  len(span), n)
+        return [span.start + k for k in picks]
+
+
+# How much a scene's likeness to those already picked (0-1) counts against its share of the
+# n-th of the clip being filled (0-1).
+VARIETY_WEIGHT = 0.5
+
+
+def scene_middles(cuts: list[int], frame_count: int, n: int,
+                  keyframes: np.ndarray | None = None,
+                  looks: dict[int, np.ndarray] | None = None) -> list[int]:
+    """A representative frame per scene; with more scenes than n, one per n-th of the clip.
+
+    The representative is the middle frame, or, when `keyframes` (frame numbers) has one in the
+    central half of the scene, the keyframe nearest the middle: it shows the same shot, is
+    coded at the best quality, and decodes on its own instead of after half a group of
+    pictures (the difference between seconds and a fraction of one on long clips).
+
+    With more scenes than n, the clip is cut into n equal parts and each part takes one scene
+    not taken yet: the one that fills most of the part, less VARIETY_WEIGHT times how much it
+    looks like the picks so far (colour histograms of its frames in `looks`, if any), and is
+    represented within that part. So picks cover the whole duration, and a shot the
+    recording keeps coming back to (two cameras in turn) is not shown again and again.
+    """
+    bounds = [0, *sorted(set(cuts)), frame_count]
+    scenes = [(start, end) for start, end in pairwise(bounds) if end > start]
+    if len(scenes) <= n:
+        return sorted(_representative(start, end, keyframes) for start, end in scenes)
+    looks = looks or {}
+    picks: list[int] = []
+    seen: list[np.ndarray] = []
+    taken: set[tuple[int, int]] = set()
+    for i in range(n):
+        part = (i * frame_count // n, (i + 1) * frame_count // n)
+        best = _best_scene(scenes, taken, part, seen, looks)
+        if best is None:
+            continue  # every scene here is taken: fill_with_uniform adds a frame later
+        taken.add(best)
+        start, end = max(best[0], part[0]), min(best[1], part[1])
+        picks.append(_representative(start, end, keyframes))
+        seen += _looks_of(best, looks)
+    return sorted(set(picks))
+
+
+def _best_scene(scenes: list[tuple[int, int]], taken: set[tuple[int, int]],
+                part: tuple[int, int], seen: list[np.ndarray],
+                looks: dict[int, np.ndarray]) -> tuple[int, int] | None:
+    def score(scene: tuple[int, int]) -> float:
+        share = (min(scene[1], part[1]) - max(scene[0], part[0])) / (part[1] - part[0])
+        likeness = max((1 - histogram_distance(a, b) for a in _looks_of(scene, looks)
+                        for b in seen), default=0.0)
+        return share - VARIETY_WEIGHT * likeness
+
+    candidates = [s for s in scenes if s not in taken and s[0] < part[1] and s[1] > part[0]]
+    return max(candidates, key=score, default=None)
+
+
+def _looks_of(scene: tuple[int, int], looks: dict[int, np.ndarray]) -> list[np.ndarray]:
+    return [h for k, h in looks.items() if scene[0] <= k < scene[1]]
+
+
+def _representative(start: int, end: int, keyframes: np.ndarray | None) -> int:
+    middle = (start + end - 1) // 2
+    if keyframes is None or len(keyframes) == 0:
+        return middle
+    quarter = (end - start) // 4
+    central = keyframes[(keyframes >= start + quarter) & (keyframes < end - quarter)]
+    if len(central) == 0:
+        return middle
+    return int(central[np.argmin(np.abs(central - middle))])
 
 
 def scene_cuts(path: str | Path, info: VideoInfo) -> list[float]:
