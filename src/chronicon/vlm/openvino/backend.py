@@ -39,18 +39,19 @@ def convert(settings: Settings, model: str | None = None, weights: str = "fp32",
     """Convert `model` (catalog name, hub id or directory; default the configured one) to
     OpenVINO IR under `output` (default: where the backend looks for it); the directory and
     its manifest. Needs torch + transformers (and NNCF for int8 weights)."""
-    from ..transformers.backend import TransformersBackend
+    from ..catalog import resolve_model
+    from ..hub import fetch_model_dir
     from .export import WEIGHT_FORMATS, export_openvino
 
     if weights not in WEIGHT_FORMATS:
         raise BadParameter("weights", f"{weights!r} is not one of {', '.join(WEIGHT_FORMATS)}")
     name = model or settings.model
-    source = TransformersBackend(model=name, device="cpu", offline=settings.hub_offline)
-    model_dir = source.fetch_model_dir()
+    ref = resolve_model(name)
+    model_dir = fetch_model_dir(ref, offline=settings.hub_offline)
     target = output or converted_dir(settings, name, weights)
     try:
         manifest = export_openvino(model_dir, target, weights=weights,
-                                   model_id=source.info().model_id)
+                                   model_id=ref.model_id)
     except RuntimeError as exc:  # NNCF missing, or a model the converter cannot trace
         raise ModelUnavailable(f"cannot convert {name} to OpenVINO: "
                                f"{str(exc).splitlines()[0]}") from None

@@ -17,7 +17,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import torch
 from transformers import (
     AutoModelForImageTextToText,
@@ -42,6 +41,7 @@ from ..backend import (
     check_request,
 )
 from ..catalog import ModelRef, count_parameters, resolve_model
+from ..hub import fetch_model_dir
 from ..tokens import yes_no_token_ids
 from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
 from .placement import (
@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 4
 # The memory check assumes the largest request we accept, so a loaded model never runs out later.
 MEMORY_CHECK_FRAMES = 16
-# What a model directory needs; weights in other formats (onnx, gguf) are never downloaded.
-_HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
 # A millisecond clock for frames whose indices do not match the stream's nominal rate (VFR).
 _MS_CLOCK_FPS = 1000.0
 
@@ -216,37 +214,8 @@ class TransformersBackend(Backend):
             return seconds
 
     def fetch_model_dir(self) -> Path:
-        """The model's directory: the given one, or the hub snapshot (downloaded once, then
-        read from the cache)."""
-        if self.ref.local_dir is not None:
-            return self.ref.local_dir
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            HFValidationError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
-
-        model_id = self.ref.model_id
-        fix = (f"download it once with `hf download {model_id}` (or `huggingface-cli download "
-               f"{model_id}`) while online, or pass --model PATH to a local model directory")
-        try:
-            return Path(snapshot_download(model_id, allow_patterns=_HUB_FILES,
-                                          local_files_only=self._offline))
-        except GatedRepoError:
-            why = "it is gated: accept its licence on huggingface.co and run `hf auth login`"
-        except RepositoryNotFoundError:
-            why = "no such model on the Hugging Face Hub (short names: 256m, 500m, 2.2b)"
-        except HFValidationError:
-            why = "that is not a valid Hugging Face model id"
-        except LocalEntryNotFoundError:
-            why = ("offline mode is on (HF_HUB_OFFLINE) and it is not in the local cache"
-                   if self._offline else
-                   "the Hugging Face Hub cannot be reached and it is not in the local cache")
-        except (OSError, httpx.HTTPError) as exc:  # HfHubHTTPError, connection, timeouts
-            why = f"the download failed ({type(exc).__name__})"
-        raise ModelUnavailable(f"model {model_id} is not available: {why}. Fix: {fix}")
+        """The model's directory: the given one, or the hub snapshot (downloaded once)."""
+        return fetch_model_dir(self.ref, offline=self._offline)
 
     def _load_processor(self, model_dir: Path) -> Any:
         try:
