@@ -157,10 +157,11 @@ def clips(quick: bool) -> dict[str, tuple[Path, list[int]]]:
 
 def ours(path: Path) -> list[int]:
     from chronicon.video import probe as probe_module
-    from chronicon.video.scenes import find_cuts
+    from chronicon.video import scenes
 
     probe_module._cached_index.cache_clear()  # time the demux and calibration too
-    return find_cuts(path, probe_module.frame_index(path))
+    scenes._cached_scenes.cache_clear()
+    return scenes.find_cuts(path, probe_module.frame_index(path))
 
 
 def pyscenedetect(detector: str):

@@ -25,6 +25,7 @@ a flash is not motion).
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import av
@@ -32,6 +33,7 @@ import numpy as np
 
 from .decode import ExactFrameReader, open_video, thumbnail
 from .frame_index import FrameIndex
+from .probe import file_version, frame_index
 from .sampler import Sampler, fill_with_uniform
 
 # Probes per clip: enough to place motion within ~0.3 % of the clip.
@@ -63,10 +65,18 @@ class MotionSampler(Sampler):
     name = "motion"
 
     def pick(self, path: Path, index: FrameIndex, n: int, span: range) -> list[int]:
-        scores = motion_scores(path, index)[span.start:span.stop]
+        scores = _cached_scores(*file_version(path))[span.start:span.stop]
         min_gap = max(1, len(span) // (2 * n))
         picks = fill_with_uniform(pick_peaks(scores, n, min_gap), len(span), n)
         return [span.start + k for k in picks]
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_scores(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    # Per file version: the chunks of a timeline score the file once.
+    scores = motion_scores(Path(path), frame_index(path))
+    scores.flags.writeable = False
+    return scores
 
 
 def motion_scores(path: Path, index: FrameIndex) -> np.ndarray:

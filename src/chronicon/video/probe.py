@@ -116,9 +116,15 @@ def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> V
 
 def frame_index(path: str | Path) -> FrameIndex:
     """The packet index of the file's video stream (cached while the file is unchanged)."""
+    return _cached_index(*file_version(path))
+
+
+def file_version(path: str | Path) -> tuple[str, int, int]:
+    """(resolved path, size, mtime in ns): what per-file caches are keyed by, so a rewritten
+    file is read again."""
     path = Path(path).resolve()
     stat = path.stat()
-    return _cached_index(str(path), stat.st_size, stat.st_mtime_ns)
+    return str(path), stat.st_size, stat.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=16)

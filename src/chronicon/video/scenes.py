@@ -25,6 +25,7 @@ anchors is not reported.
 
 from __future__ import annotations
 
+import functools
 from itertools import pairwise
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from .decode import ExactFrameReader, colour_thumbnail
 from .frame_index import FrameIndex
-from .probe import VideoInfo, frame_index
+from .probe import VideoInfo, file_version, frame_index
 from .sampler import Sampler, fill_with_uniform
 
 HISTOGRAM_BINS = 16
@@ -202,10 +203,19 @@ def find_cuts(path: Path, index: FrameIndex) -> list[int]:
 
 def find_scenes(path: Path, index: FrameIndex) -> tuple[list[int], dict[int, np.ndarray]]:
     """The cuts (as `find_cuts`) and the colour histograms of the frames the search decoded
-    anyway (every keyframe among them), by frame number: what scene picking compares."""
+    anyway (every keyframe among them), by frame number: what scene picking compares.
+    Remembered per file version, so the chunks of a timeline search the file once."""
     if len(index) < 2:
         return [], {}
-    with ExactFrameReader(path, index) as reader:
+    cuts, histograms = _cached_scenes(*file_version(path))
+    return list(cuts), histograms
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_scenes(path: str, size: int, mtime_ns: int
+                   ) -> tuple[list[int], dict[int, np.ndarray]]:
+    index = frame_index(path)
+    with ExactFrameReader(Path(path), index) as reader:
         search = _CutSearch(reader, index)
         cuts = search.run()
         return cuts, {k: thumb.histogram for k, thumb in search.thumbs.items()}
