@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # a name not listed is refused, so a DNS-rebinding page cannot reach a loopback server.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("CHRONICON_ALLOWED_HOSTS", "allowed_hosts"))
+    # Models a web request may choose (comma-separated); the configured `model` always is one.
+    # Empty: only the configured model, so no visitor can make the server unload the warm model
+    # or download another one.
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CHRONICON_MODELS", "models"))
     # A slow or stalled upload must not hold a connection and an open file for ever.
     upload_timeout_s: float = Field(
         default=600.0, gt=0, validation_alias=_env("CHRONICON_UPLOAD_TIMEOUT", "upload_timeout_s"))
@@ -166,7 +171,7 @@ class Settings(BaseSettings):
         except BadParameter as exc:
             raise ValueError(exc.message) from None
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "models", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -227,6 +232,11 @@ class Settings(BaseSettings):
     def email_configured(self) -> bool:
         """Email is an action only when we know where to send it and from which account."""
         return bool(self.smtp_host and self.smtp_recipients and self.smtp_user)
+
+    @property
+    def web_models(self) -> list[str]:
+        """The models a web request may name: the configured one first, then CHRONICON_MODELS."""
+        return list(dict.fromkeys([self.model, *self.models]))
 
     def display_path(self, path: str | Path | None) -> str | None:
         """A path as users may see it: relative to the data directory when inside it, else only

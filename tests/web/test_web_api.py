@@ -210,6 +210,17 @@ def test_the_servers_model_may_be_named(idle_client: TestClient, clip: Path,
     assert upload(idle_client, clip, model=web_settings.model).status_code == 202
 
 
+def test_only_the_operators_models_may_be_chosen(web_settings: Settings, clip: Path) -> None:
+    """A visitor cannot make the server unload its model or download a catalog one (2.2b)."""
+    client = TestClient(create_app(web_settings))
+    refused = upload(client, clip, model="2.2b")
+    assert refused.status_code == 422 and refused.json()["field"] == "model"
+    assert "2.2b" not in client.get("/").text  # not offered by the page either
+    listed = TestClient(create_app(changed(web_settings, models="500m, 2.2b")))
+    assert upload(listed, clip, model="2.2b").status_code == 202
+    assert 'value="2.2b"' in listed.get("/").text
+
+
 # ---- unknown ids --------------------------------------------------------------------------------
 
 

@@ -56,3 +56,10 @@ def test_a_huge_offset_is_422_naming_it(idle_client: TestClient, url: str) -> No
 def test_a_huge_delivery_id_is_422(idle_client: TestClient) -> None:
     response = idle_client.post("/api/deliveries/9223372036854775808/retry")
     assert response.status_code == 422 and response.json()["field"] == "delivery_id"
+
+
+def test_a_folder_name_the_os_refuses_is_422(idle_client: TestClient) -> None:
+    """Found by schemathesis: a 5,000-character location made the OS raise ENAMETOOLONG."""
+    response = idle_client.post("/api/sources", json={"location": "0" * 5000})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "location" and len(response.json()["error"]) < 300

@@ -43,10 +43,19 @@ def run_analyze_job(job: JobRecord, context: JobContext) -> str:
             context.backends.count_load(result.times.model_load if result else 0.0)
     analysis_id = record_analysis(context.store, context.settings, result, job_id=job.id,
                                   source=job.source, video_filename=job.video_filename,
-                                  frames_saved=True)
+                                  frames_saved=True, extra=_upload_names(job, result))
     if context.agent_step is not None and context.settings.agent_enabled:
         run_agent(job, analysis_id, result.analysis, context)
     return analysis_id
+
+
+def _upload_names(job: JobRecord, result: AnalysisResult) -> dict[str, Any] | None:
+    """An upload's result names the user's file, not where the server stored it: absolute
+    server paths never reach result.json or the API."""
+    if job.source is not None or not job.video_filename:
+        return None
+    return {"video_path": job.video_filename,
+            "video": {**result.video.to_dict(), "path": job.video_filename}}
 
 
 def _probed_info(job: JobRecord) -> VideoInfo | None:

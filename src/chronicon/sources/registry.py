@@ -81,7 +81,12 @@ class SourceSet:
             persist: bool = True, options: dict[str, Any] | None = None) -> RunningSource:
         """Start watching `target`; with `persist`, it is remembered across restarts."""
         kind = source_kind(target)
-        location = str(Path(target).expanduser().resolve()) if kind == "folder" else target
+        try:
+            location = str(Path(target).expanduser().resolve()) if kind == "folder" else target
+            if kind == "folder":
+                Path(location).is_dir()  # a name the OS refuses (too long, ...) fails here
+        except OSError as exc:
+            raise BadParameter("watch", f"{target[:80]!r}: {exc.strerror or exc}") from None
         sid = source_id(kind, location)
         options = {"patterns": list(patterns), "recursive": recursive, **(options or {})}
         with self._lock:

@@ -82,7 +82,11 @@ async def decide_and_act_endpoint(request: Request, body: DecideRequest) -> dict
 def _rules_view(request: Request) -> RulesView:
     settings = request.app.state.services.settings
     text, source = current_rules_text(settings)
-    return RulesView(yaml=text, source=source, path=str(rules_path(settings)),
+    # Paths relative to the data directory: absolute server paths stay on the server.
+    if source != "built-in":
+        source = settings.display_path(source) or source
+    return RulesView(yaml=text, source=source,
+                     path=settings.display_path(rules_path(settings)) or "rules.yaml",
                      labels=load_current_rules(settings).labels)
 
 

@@ -45,13 +45,12 @@ def _multipart_schema() -> dict[str, Any]:
 
 
 def allowed_models(request: Request) -> list[str]:
-    """The server's model first, then the presets (loaded on demand, one at a time)."""
-    from ...vlm.catalog import PRESETS
-
+    """The server's model first, then the operator's allow-list (CHRONICON_MODELS), loaded on
+    demand one at a time; nothing else, so no visitor can swap out or download a model."""
     services = request.app.state.services
     if services.backends.injected:
         return [services.settings.model]
-    return list(dict.fromkeys([services.settings.model, *PRESETS]))
+    return services.settings.web_models
 
 
 def reject_still_image(info: Any, upload: Upload) -> None:
