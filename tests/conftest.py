@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,16 +12,47 @@ import pytest
 from chronicon.config import Settings
 
 
+def setting_env_names() -> set[str]:
+    """Every environment name a setting is read from, taken from `Settings.model_fields` (so a
+    new setting is isolated the day it is added): CHRONICON_BACKEND, WEBHOOK_TOKEN, ..."""
+    names: set[str] = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", [alias] if isinstance(alias, str) else [])
+        names.update(c for c in choices if isinstance(c, str))
+        names.add(name)
+    return names
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's .env or writes to their data directory, or goes online."""
+    """No test reads the developer's .env or settings from their shell, writes to their data
+    directory, or goes online."""
     monkeypatch.chdir(tmp_path)
+    lowered = {n.lower() for n in setting_env_names()}
+    for name in list(os.environ):
+        if name.lower() in lowered:  # pydantic-settings matches names case-insensitively
+            monkeypatch.delenv(name)
     monkeypatch.setenv("CHRONICON_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    for name in ("SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TO", "SMTP_FROM",
-                 "CHRONICON_API_TOKEN", "CHRONICON_MODEL", "CHRONICON_RESULTS_DIR", "WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_error_logs(request: pytest.FixtureRequest,
+                              caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test during which anything logged at ERROR or above, unless it is marked
+    `@pytest.mark.expect_error_logs` (it provokes the failure on purpose). An error log nobody
+    expected is a bug the test's own assertions did not look for."""
+    yield
+    if request.node.get_closest_marker("expect_error_logs"):
+        return
+    errors = [r for when in ("setup", "call") for r in caplog.get_records(when)
+              if r.levelno >= logging.ERROR]
+    if errors:
+        lines = "\n".join(f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5])
+        pytest.fail(f"{len(errors)} unexpected ERROR log record(s) (mark the test "
+                    f"expect_error_logs if they are the point):\n{lines}", pytrace=False)
 
 
 @pytest.fixture

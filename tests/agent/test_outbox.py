@@ -132,6 +132,7 @@ def test_worker_delivers_in_the_background(tmp_path, store) -> None:
     assert sent == [result["deliveries"][0]["id"]]
 
 
+@pytest.mark.expect_error_logs  # the outbox logs the raising channel with its traceback
 def test_a_channel_that_raises_is_a_recorded_retryable_failure(tmp_path, store) -> None:
     class Broken:
         def send(self, delivery):
