@@ -122,13 +122,12 @@ class StreamWindow:
 class _WindowBuilder:
     """Collects one window while frames decode: a motion score and the picked frames."""
 
-    def __init__(self, index: int, start: float, end: float, picks: int, resize: int,
-                 reference: tuple[float, np.ndarray] | None) -> None:
+    def __init__(self, index: int, start: float, end: float, picks: int, resize: int) -> None:
         self.index, self.start, self.end = index, start, end
         self.targets = [start + (i + 0.5) * (end - start) / picks for i in range(picks)]
         self.resize = resize
         self.frames: list[Frame] = []
-        self.reference = reference
+        self.reference: tuple[float, np.ndarray] | None = None
         self.motion = 0.0
         self.count = 0
         self.decode_s = 0.0
@@ -248,9 +247,9 @@ class StreamWatcher:
                 if builder is not None:
                     self._finish(builder, info)
                 index = int(rel // self.window_s)
+                # Each window measures the motion inside it: its first frame is its reference.
                 builder = _WindowBuilder(index, index * self.window_s,
-                                         (index + 1) * self.window_s, self.frames, self.resize,
-                                         builder.reference if builder else None)
+                                         (index + 1) * self.window_s, self.frames, self.resize)
             builder.add(frame, rel, number)
             self.status.frames += 1
         if builder is not None and builder.covered() >= 0.5:
