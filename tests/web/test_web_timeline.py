@@ -109,7 +109,7 @@ def test_a_timeline_job_from_the_analyze_api(client: TestClient, minute_clip: Pa
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_timeline_from_the_analyze_page_then_a_caption_click_seeks(
         tmp_path: Path, tiny_model_dir: Path) -> None:
     """The whole path in Chromium: tick Timeline on the Analyze page, upload, follow the job,
@@ -135,8 +135,8 @@ def test_timeline_from_the_analyze_page_then_a_caption_click_seeks(
             page.click("#submit")
             page.wait_for_url("**/jobs/*")
             page.wait_for_function("() => /Chunk \\d+ of 4|All 4 chunks/.test("
-                                   "document.body.textContent)", timeout=120_000)
-            page.wait_for_selector("#job-state.state-done", timeout=240_000)
+                                   "document.body.textContent)", timeout=600_000)
+            page.wait_for_selector("#job-state.state-done", timeout=900_000)
             page.click("#analysis-link")
             page.wait_for_url("**/history/*")
             page.wait_for_function("() => document.getElementById('player').readyState >= 1")
