@@ -146,3 +146,57 @@ def test_partial_uploads_are_removed_at_start(web_settings: Settings, clip: Path
         assert complete[0].exists()
         assert restarted.get(f"/api/jobs/{job['job_id']}").json()["state"] in (
             "queued", "running", "done")
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_upload_leaves_nothing_after_restart(tmp_path: Path,
+                                                                 tiny_model_dir: Path) -> None:
+    """kill -9 while a real `chronicon serve` receives an upload; the next start cleans up."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    import httpx
+
+    from support.ports import free_port
+    from support.server_process import chronicon_command, running_server
+
+    data = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "CHRONICON_DATA_DIR": str(data), "CHRONICON_MODEL": str(tiny_model_dir),
+           "CHRONICON_DEVICE": "cpu", "HF_HUB_OFFLINE": "1", "CHRONICON_LOG_LEVEL": "warning"}
+    with (tmp_path / "first.log").open("wb") as log:
+        server = subprocess.Popen([*chronicon_command(), "serve", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-preload"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.2)
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(
+            f"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: 900000\r\n\r\n".encode() + HEAD + b"\0" * 100_000)
+        uploads = data / "uploads"
+        while not list(uploads.glob("*.partial")):
+            assert time.monotonic() < deadline, "no partial file appeared"
+            time.sleep(0.1)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        connection.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+    assert len(list(uploads.glob("*.partial"))) == 1  # what the killed server left
+    with running_server(data, str(tiny_model_dir), tmp_path / "second.log",
+                        args=["--no-preload"]):
+        assert list(uploads.glob("*")) == []
