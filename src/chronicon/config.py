@@ -249,6 +249,13 @@ class Settings(BaseSettings):
         except ValueError:
             return path.name
 
+    def without_server_paths(self, text: str) -> str:
+        """`text` (an error message) with the data directory's absolute path taken out, so the
+        paths in it are relative to the data directory (`uploads/...`, `rules.yaml`)."""
+        for root in {str(self.data_dir.resolve()), str(self.data_dir)}:
+            text = text.replace(root + "/", "").replace(root, ".")
+        return text
+
     def masked(self) -> dict[str, Any]:
         """Every setting as users may see it (/debug): secrets '***' (None when unset), URLs
         without their credentials (`mask_url`), paths relative to the data directory."""

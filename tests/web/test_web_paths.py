@@ -32,3 +32,17 @@ def test_debug_shows_settings_paths_relative_to_the_data_dir(idle_client: TestCl
     settings = idle_client.get("/debug").json()["settings"]
     assert settings["data_dir"] == "."
     assert str(web_settings.data_dir) not in idle_client.get("/debug").text
+
+
+def test_error_messages_name_paths_relative_to_the_data_dir(web_settings: Settings) -> None:
+    from chronicon.web import create_app
+    from support.web_client import changed
+
+    rules = web_settings.data_dir / "rules.yaml"
+    rules.mkdir(parents=True)  # a folder where the rules file should be: unreadable
+    client = TestClient(create_app(changed(web_settings, rules_path=rules)))
+    response = client.get("/api/rules")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert "rules.yaml" in error and str(web_settings.data_dir) not in error
+    assert str(web_settings.data_dir.resolve()) not in error

@@ -160,7 +160,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def chronicon_error(request: Request, exc: ChroniconError) -> Response:
         if exc.http_status >= 500:
             log.error("%s: %s", type(exc).__name__, exc.message)
-        return error_response(request, exc.http_status, exc.message, type(exc).__name__,
+        message = request.app.state.settings.without_server_paths(exc.message)
+        return error_response(request, exc.http_status, message, type(exc).__name__,
                                getattr(exc, "name", None))
 
     @app.exception_handler(RequestValidationError)
