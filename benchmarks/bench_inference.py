@@ -255,6 +255,9 @@ def main() -> None:
     parser.add_argument("--competing-load", action="store_true",
                         help="run a 2-thread matmul process alongside")
     parser.add_argument("--no-batch", action="store_true", help="skip batch 4")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every runtime (default: torch's and OpenVINO's own); "
+                             "1 keeps an oversubscribed machine from stalling thread barriers")
     args = parser.parse_args()
     reps = args.reps or (1 if args.quick else 3)
 
@@ -265,6 +268,8 @@ def main() -> None:
 
     from chronicon.vlm.transformers.backend import TransformersBackend
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     runtimes: list[Any] = [Baseline(model_dir)]
     tuned = TransformersBackend(model=str(model_dir), device="cpu")
     runtimes.append(Chronicon("tuned", tuned))
@@ -273,7 +278,8 @@ def main() -> None:
 
         for weights, label in (("fp32", "openvino"), ("int8", "ov-int8")):
             if conversions[weights]:
-                runtimes.append(Chronicon(label, OpenVINOBackend(conversions[weights])))
+                runtimes.append(Chronicon(label, OpenVINOBackend(conversions[weights],
+                                                                 threads=args.threads)))
     tokenizer = runtimes[0].processor.tokenizer
     competitor = competing_load() if args.competing_load else None
     print(f"model {model_dir} ({f'built in {build_s:.1f}s' if build_s else 'cached'}); "
@@ -287,8 +293,10 @@ def main() -> None:
     try:
         for r in runtimes:
             r.run(frames)  # warm-up: oneDNN/OpenVINO pick and cache their kernels
+            print(f"  {r.name} warmed up", flush=True)
         if not args.no_batch:
             run_batch(tuned)
+            print(f"  batch {BATCH} warmed up", flush=True)
         for _ in range(reps):  # interleaved, so a change in machine load hits all alike
             for r in runtimes:
                 measured[r.name].append(r.run(frames))
@@ -372,7 +380,8 @@ def main() -> None:
         "benchmark": "inference", "quick": args.quick, "reps": reps, "tokens": TOKENS,
         "frames": FRAMES, "frame_size": list(FRAME_SIZE),
         "model": "random weights, SmolVLM2-256M architecture",
-        "competing_load": args.competing_load, "table": table, "summary": summary,
+        "competing_load": args.competing_load, "threads": args.threads or "default",
+        "table": table, "summary": summary,
         "tuned_speedups": list(tuned.info().speedups), "tuned_vision_encoder_s": vision_s,
         "peak_rss_mb_all_runtimes": round(peak_rss_mb),
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
