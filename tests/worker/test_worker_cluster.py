@@ -137,6 +137,10 @@ def test_twenty_uploads_through_two_workers(cluster: Cluster, clip: Path) -> Non
     assert all(workers[name]["model_loads"] == 1 for name in ("w1", "w2"))  # loaded once each
     assert health["model_loads"] == 0  # the server itself loads no model
     assert health["queue"]["kind"] == "redis"
+    page = cluster.http.get("/system", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "w1" in page.text and "w2" in page.text
+    metrics = cluster.http.get("/metrics").text
+    assert 'chronicon_workers{state="alive"} 2' in metrics
 
 
 def test_sse_of_a_worker_job_carries_frames_tokens_and_decision(cluster: Cluster,
