@@ -200,9 +200,9 @@ def test_a_worker_killed_mid_job_loses_nothing(cluster: Cluster, tmp_path: Path)
         cluster.add_worker(f"{victim.name}-again").wait_ready(cluster.base)
     else:
         pytest.fail("the jobs always finished before the kill")
-    seen = _states_until_done(cluster, job_id)
-    assert "interrupted" in seen and seen[-1] == "done", seen
+    cluster.wait_done([job_id])
     job = cluster.job(job_id)
+    assert job["state"] == "done"
     assert job["interruptions"] >= 1 and job["worker_id"] != holder
     kinds = [k for k, _ in _sse(cluster, job_id)]
     interrupted_at = kinds.index("interrupted")
@@ -236,19 +236,6 @@ def _wait_holder(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
             return response["worker_id"]
         time.sleep(0.02)
     raise AssertionError("no worker claimed the job")
-
-
-def _states_until_done(cluster: Cluster, job_id: str, timeout: float = 120) -> list[str]:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = cluster.job(job_id)["state"]
-        if not seen or seen[-1] != state:
-            seen.append(state)
-        if state in ("done", "failed"):
-            return seen
-        time.sleep(0.1)
-    raise AssertionError(f"job never finished: {seen}")
 
 
 def _all_jobs(cluster: Cluster) -> list[dict]:

@@ -70,3 +70,14 @@ def test_a_finished_job_is_not_claimed_again(store: Store) -> None:
     store.finish_job(job_id, "done", ("done", {}))
     claim = store.claim_job(job_id, "w2", seconds_ago(30))
     assert not claim.granted and claim.reason == "finished"
+
+
+def test_a_dead_holders_job_is_taken_over_before_the_sweep_sees_it(store: Store) -> None:
+    job_id = _job(store)
+    store.record_heartbeat("w1")
+    assert store.claim_job(job_id, "w1", seconds_ago(30)).granted
+    store.record_heartbeat("w2")
+    # The broker re-delivered first: w2 claims while the job still says running on w1.
+    claim = store.claim_job(job_id, "w2", seconds_ago(-1))
+    assert claim.granted and claim.reason == "taken over" and claim.previous == "w1"
+    assert store.get_job(job_id).interruptions == 1 and store.job_holder(job_id) == "w2"

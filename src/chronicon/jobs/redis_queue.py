@@ -197,8 +197,14 @@ class RedisJobQueue(JobQueue):
     def claim(self, job_id: str, worker_id: str) -> Claim:
         self.get(job_id)  # 404 for an unknown id
         claim = self.store.claim_job(job_id, worker_id, seconds_ago(self.settings.worker_timeout))
+        if claim.previous is not None:
+            # The broker re-delivered before the sweep marked the job: say so now, so the page
+            # shows the interruption before the new worker's progress.
+            event = Interrupted(f"worker {claim.previous} stopped answering; worker "
+                                f"{worker_id} runs the job again")
+            self.store.append_job_event(job_id, event.kind, to_dict(event))
         if claim.granted:
-            log.info("job %s claimed by %s", job_id, worker_id)
+            log.info("job %s %s by %s", job_id, claim.reason, worker_id)
         return claim
 
     def worker_events(self, job_id: str, worker_id: str,

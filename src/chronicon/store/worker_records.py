@@ -57,13 +57,15 @@ class WorkerRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """The answer to a worker asking for a job: `granted`, or why not (`finished`,
-    `elsewhere`: another live worker runs it, `unknown`: no such job)."""
+    """The answer to a worker asking for a job: `granted` (`claimed`, or `taken over` from a
+    vanished worker the sweep had not yet marked), or why not (`finished`, `elsewhere`: another
+    live worker runs it, `unknown`: no such job)."""
 
     granted: bool
     reason: str
     job: JobRecord | None = None
     holder: str | None = None
+    previous: str | None = None  # the vanished worker this claim took the job over from
 
 
 class WorkerRecords:
@@ -126,6 +128,11 @@ class WorkerRecords:
                 working = job_id in (current or "").split(",") or claimed_at >= alive_after
                 if (last_seen or "") >= alive_after and working:
                     return Claim(False, "elsewhere", holder=worker)
+                previous = worker
+                conn.execute("UPDATE jobs SET interruptions = interruptions + 1 WHERE id = ?",
+                             (job_id,))
+            else:
+                previous = None
             conn.execute("UPDATE jobs SET state = ?, started_at = ? WHERE id = ?",
                          (RUNNING, utc_now(), job_id))
             conn.execute(
@@ -133,7 +140,8 @@ class WorkerRecords:
                 " ON CONFLICT(job_id) DO UPDATE SET worker_id = excluded.worker_id,"
                 " claimed_at = excluded.claimed_at, attempts = attempts + 1",
                 (job_id, worker_id, utc_now()))
-        return Claim(True, "claimed", self.get_job(job_id), worker_id)  # type: ignore[attr-defined]
+        return Claim(True, "taken over" if previous else "claimed",
+                     self.get_job(job_id), worker_id, previous)  # type: ignore[attr-defined]
 
     def job_holder(self, job_id: str) -> str | None:
         """The worker that last claimed the job (None for a job no worker claimed)."""
