@@ -317,10 +317,34 @@ def thumbnail(frame: av.VideoFrame, width: int = 64) -> np.ndarray:
 
 
 def colour_thumbnail(frame: av.VideoFrame, width: int = 64) -> np.ndarray:
-    """A small RGB uint8 image: cut detection compares these. swscale's bilinear filter widens
-    with the scale factor, so it averages like AREA here at a quarter of the cost (1.4 ms
-    against 5.8 ms a 640x360 frame), which is most of the cost of searching a group of
-    pictures for a cut."""
+    """A small RGB uint8 image (about `width` pixels across): cut detection compares these.
+
+    For 4:2:0 frames (nearly every video) it is read straight from the planes: 4x4-sample
+    block means of the luma, chroma sampled at the block centres, then YCbCr -> RGB on the
+    few pixels left. swscale would first convert the whole frame (5 ms a 1080p frame on a
+    busy machine against ~0.3 ms here), most of the cost of searching a group of pictures.
+    """
+    if frame.format.name in ("yuv420p", "yuvj420p") and frame.width >= 2 * width:
+        return _yuv420_thumbnail(frame, width)
     height = max(1, round(frame.height * width / frame.width))
     return frame.reformat(width=width, height=height, format="rgb24",
                           interpolation="BILINEAR").to_ndarray()
+
+
+def _yuv420_thumbnail(frame: av.VideoFrame, width: int) -> np.ndarray:
+    stride = max(1, frame.width // width // 4)  # 4 samples per block side, `stride` apart
+    block = 4 * stride
+    rows, cols = frame.height // block, frame.width // block
+    luma = _plane(frame, 0)[:rows * block:stride, :cols * block:stride].astype(np.float32)
+    y = luma.reshape(rows, 4, cols, 4).mean(axis=(1, 3))
+    centre = block // 4  # chroma planes are half size: a block is block/2 chroma pixels
+    u = _plane(frame, 1)[centre:rows * block // 2:block // 2, centre:cols * block // 2:block // 2]
+    v = _plane(frame, 2)[centre:rows * block // 2:block // 2, centre:cols * block // 2:block // 2]
+    cb, cr = u[:rows, :cols].astype(np.float32) - 128, v[:rows, :cols].astype(np.float32) - 128
+    rgb = np.stack([y + 1.402 * cr, y - 0.344 * cb - 0.714 * cr, y + 1.772 * cb], axis=2)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
+    plane = frame.planes[i]
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)

@@ -16,8 +16,11 @@ motion raises every pair around it, a flash raises two pairs in a row, a cut onl
    intra-only streams, evenly spread frames.
 2. Every span between two anchors whose thumbnails differ (either measure) is searched. If the
    later anchor is a keyframe the encoder placed early (encoders start a group of pictures at a
-   scene change) and the anchors differ clearly, that keyframe is the cut, at no further cost.
-   Otherwise the span is decoded frame by frame (one forward run) and tested pair by pair.
+   scene change), the few frames after it are decoded (cheap, from that keyframe): a cut there
+   is the one (x264 with B-frames puts its keyframe a few frames early); else, if the anchors
+   differ clearly (colours, or content far beyond the shot's own motion after the keyframe),
+   the keyframe is the cut. Otherwise the span is decoded frame by
+   frame (one forward run) and tested pair by pair.
 
 Spans whose anchors look alike are not searched: a cut to another shot and back between two
 anchors is not reported.
@@ -48,8 +51,12 @@ ADAPTIVE_RATIO = 3.0
 SEARCH_HISTOGRAM = 0.12
 SEARCH_CONTENT = 18.0
 # An encoder's early keyframe is taken as the cut without decoding the span before it when
-# the anchors differ at least this much (histogram) or this much (content).
+# the anchors' colours differ at least this much and no cut follows it within AFTER_KEYFRAME
+# frames (encoders with B-frames place their scene-cut keyframe up to a few frames early).
 SURE_HISTOGRAM = 0.25
+AFTER_KEYFRAME = 8
+# ... or their content differs this much, more than twice what the shot changes over those
+# frames (so fast motion is not taken for a cut).
 SURE_CONTENT = 30.0
 # A cut this close after the previous one is the same event (a one-frame flash, a frame
 # misplaced at a splice): only the first counts (PySceneDetect's min_scene_len is 15).
@@ -261,11 +268,24 @@ class _CutSearch:
         histogram, content = first.histogram_distance(last), first.content_difference(last)
         if histogram < SEARCH_HISTOGRAM and content < SEARCH_CONTENT:
             return []
-        if self._encoder_marked_cut(b) and (histogram >= SURE_HISTOGRAM
-                                            or content >= SURE_CONTENT):
-            return [b]
-        # One forward run from a; b + 1 and b + 2 (just after a keyframe, when b is one) tell a cut
-        # at b from motion there.
+        if self._encoder_marked_cut(b):
+            # Cheap: decoding on from keyframe b. With B-frames x264 may put its scene-cut
+            # keyframe a few frames before the cut (measured: 3 to 7 on the bench reel).
+            end = min(b + AFTER_KEYFRAME, len(self.index) - 1)
+            after = self._cuts_in(b, end)
+            if after:
+                return after
+            # Colours changed, or content changed far more than the shot moves after b.
+            drift = self.thumbs[b].content_difference(self.thumbs[end])
+            if histogram >= SURE_HISTOGRAM or (content >= SURE_CONTENT
+                                               and drift < content / 2):
+                return [b]
+        # One forward run from a; b + 1 and b + 2 (just after a keyframe, when b is one) tell a
+        # cut at b from motion there.
+        return self._cuts_in(a, b)
+
+    def _cuts_in(self, a: int, b: int) -> list[int]:
+        """Cuts in (a, b] found by decoding every frame from a to b + 2."""
         frames = list(range(a, min(b + 3, len(self.index))))
         self._read(frames)
         diffs = {k: self.thumbs[k - 1].content_difference(self.thumbs[k])
@@ -273,14 +293,17 @@ class _CutSearch:
         return [k for k in range(a + 1, b + 1) if _is_cut(k, diffs)]
 
     def _encoder_marked_cut(self, k: int) -> bool:
-        """Frame k is a keyframe the encoder put before its regular keyframe interval.
+        """Frame k is a keyframe the encoder put before its regular keyframe interval (or any
+        keyframe, when no interval repeats: shots shorter than the interval cap).
 
         Encoders (x264, x265, libvpx) start a new group of pictures where they detect a scene
         change; when the anchors around it differ clearly too, the cut is that keyframe: no
         need to decode the group before it, which would cost most of the search.
         """
-        if not self.index.keyframe[k] or k == 0 or self.regular_gop is None:
+        if not self.index.keyframe[k] or k == 0:
             return False
+        if self.regular_gop is None:
+            return True  # no keyframe interval repeats: the encoder placed every keyframe
         return k - self.index.keyframe_before(k - 1) < self.regular_gop
 
 
