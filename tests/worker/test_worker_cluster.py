@@ -227,6 +227,16 @@ def test_redis_restarted_empty_loses_no_job(cluster: Cluster, clip: Path) -> Non
     assert sorted(a["job_id"] for a in analyses["items"] if a["job_id"] in ids) == sorted(ids)
 
 
+def test_an_upload_while_redis_is_down_runs_when_it_is_back(cluster: Cluster,
+                                                             clip: Path) -> None:
+    cluster.redis.stop()
+    job_id = cluster.submit(clip, "while-down.mp4")  # accepted and kept in SQLite
+    assert cluster.job(job_id)["state"] == "queued"
+    cluster.redis.start()  # empty: the message was never written
+    [job] = cluster.wait_done([job_id], timeout=120)
+    assert job["state"] == "done"
+
+
 def _wait_holder(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
     """The worker that claimed the job, as soon as it has."""
     deadline = time.monotonic() + timeout
