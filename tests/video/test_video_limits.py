@@ -79,5 +79,6 @@ def test_scene_cuts_in_seconds(tmp_path: Path) -> None:
         img[:, (i % 30) * 4:(i % 30) * 4 + 8] = 255
         return img
 
-    path = write_video(tmp_path / "cuts.mp4", n_frames=90, fps=30, size=SIZE, frame_fn=frame)
+    path = write_video(tmp_path / "cuts.mp4", n_frames=90, fps=30, size=SIZE, frame_fn=frame,
+                       options={"g": "30", "sc_threshold": "0"})
     assert scene_cuts(path, probe(path)) == pytest.approx([1.0, 2.0], abs=1e-6)

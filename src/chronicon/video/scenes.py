@@ -23,7 +23,8 @@ motion raises every pair around it, a flash raises two pairs in a row, a cut onl
    frame (one forward run) and tested pair by pair.
 
 Spans whose anchors look alike are not searched: a cut to another shot and back between two
-anchors is not reported.
+anchors is not reported; nor is a cut the encoder coded cheaply (no keyframe, no frame near a
+keyframe's size) in the same group of pictures as a later cut it marked with a keyframe.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ SURE_CONTENT = 30.0
 # A cut this close after the previous one is the same event (a one-frame flash, a frame
 # misplaced at a splice): only the first counts (PySceneDetect's min_scene_len is 15).
 MIN_SCENE_FRAMES = 4
+# A predicted frame at least this share of its keyframe's size was mostly coded afresh.
+INTRA_SIZED = 0.4
 # Anchors for intra-only streams (each frame decodes alone, so more anchors cost little).
 MAX_INTRA_ANCHORS = 400
 # Keyframes further apart than this many frames get extra anchors between them.
@@ -277,8 +280,9 @@ class _CutSearch:
                 return after
             # Colours changed, or content changed far more than the shot moves after b.
             drift = self.thumbs[b].content_difference(self.thumbs[end])
-            if histogram >= SURE_HISTOGRAM or (content >= SURE_CONTENT
-                                               and drift < content / 2):
+            clear = histogram >= SURE_HISTOGRAM or (content >= SURE_CONTENT
+                                                    and drift < content / 2)
+            if clear and not self._intra_sized_frame_inside(a, b):
                 return [b]
         # One forward run from a; b + 1 and b + 2 (just after a keyframe, when b is one) tell a
         # cut at b from motion there.
@@ -291,6 +295,13 @@ class _CutSearch:
         diffs = {k: self.thumbs[k - 1].content_difference(self.thumbs[k])
                  for k in frames[1:]}
         return [k for k in range(a + 1, b + 1) if _is_cut(k, diffs)]
+
+    def _intra_sized_frame_inside(self, a: int, b: int) -> bool:
+        """A predicted frame in (a, b) coded nearly as big as keyframe a: most of it had to be
+        coded afresh, as after a cut the encoder did not mark with a keyframe. Then (a, b] may
+        hold another cut than b, and is searched frame by frame."""
+        sizes = self.index.size[a + 1:b][~self.index.keyframe[a + 1:b]]
+        return bool(len(sizes) and sizes.max() >= INTRA_SIZED * self.index.size[a])
 
     def _encoder_marked_cut(self, k: int) -> bool:
         """Frame k is a keyframe the encoder put before its regular keyframe interval (or any
