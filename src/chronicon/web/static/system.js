@@ -14,6 +14,20 @@
     });
   }
 
+  // Remote workers (CHRONICON_QUEUE=redis://…): the table exists only when the server has some.
+  function renderWorkers(workers) {
+    const body = document.querySelector("#workers-table tbody");
+    if (!body || !workers || !workers.length) { return; }
+    body.textContent = "";
+    workers.forEach(function (w) {
+      const job = (w.current_job || "").split(",")[0];
+      const jobCell = job ? el("a", { href: "/jobs/" + job }, job.slice(0, 8)) : "";
+      body.appendChild(el("tr", {}, el("td", { className: "filename" }, w.id), el("td", { className: "filename" }, w.model || ""),
+        el("td", {}, w.device || ""), el("td", {}, jobCell), el("td", {}, String(w.jobs_done)), el("td", {}, time(w.last_seen)),
+        el("td", {}, el("span", { className: "badge state-" + (w.alive ? "done" : "failed") }, w.alive ? "alive" : "gone"))));
+    });
+  }
+
   async function refresh() {
     try {
       const [health, jobs] = await Promise.all([api("GET", "/health"), api("GET", "/api/jobs?limit=25")]);
@@ -22,6 +36,7 @@
       document.getElementById("health-running").textContent = health.running_job ? "one running" : "idle";
       document.getElementById("health-loaded").textContent = (health.model_loaded ? "loaded" : "not loaded yet") + " · " + (health.device || "");
       renderJobs(jobs.items);
+      renderWorkers(health.workers);
     } catch (e) { document.getElementById("health-status").textContent = "unreachable"; }
   }
   refresh();
