@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         default="transformers", validation_alias=_env("CHRONICON_BACKEND", "backend"))
     max_batch: int = Field(default=4, ge=1, le=32,
                            validation_alias=_env("CHRONICON_MAX_BATCH", "max_batch"))
+    # Threads for the model's CPU work (None: the runtime's default, one per core). On a CPU
+    # shared with other busy processes, fewer threads keep barriers from stalling.
+    threads: int | None = Field(default=None, ge=1, le=256,
+                                validation_alias=_env("CHRONICON_THREADS", "threads"))
     remote_url: str | None = Field(default=None,
                                    validation_alias=_env("CHRONICON_REMOTE_URL", "remote_url"))
     remote_api_key: SecretStr | None = Field(

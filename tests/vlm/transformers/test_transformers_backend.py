@@ -288,3 +288,14 @@ def test_yes_probability_from_the_first_answer_token(backend: LocalBackend) -> N
     p = backend.answer_yes_probability(make_frames([0, 30]), "Is there a car?")
     assert p is not None and 0.0 < p < 1.0
     assert p == backend.answer_yes_probability(make_frames([0, 30]), "Is there a car?")
+
+
+def test_threads_setting_sizes_torchs_pool(tmp_path: Path, tiny_model_dir: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        b = create_backend(Settings(data_dir=tmp_path, model=str(tiny_model_dir), device="cpu",
+                                    threads=1))
+        b.load()
+        assert b.threads == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

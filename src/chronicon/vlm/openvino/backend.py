@@ -77,7 +77,8 @@ class OpenVINOBackend(Backend):
                 f"no OpenVINO conversion of {name} found (looked in {name} and under "
                 f"{settings.data_dir / 'models' / 'openvino'}). Fix: run `chronicon convert "
                 f"{name} --to openvino` once, or set CHRONICON_BACKEND=transformers")
-        return cls(found, cache_dir=settings.data_dir / "cache" / "openvino")
+        return cls(found, cache_dir=settings.data_dir / "cache" / "openvino",
+                   threads=settings.threads)
 
     def __init__(self, model_dir: Path, cache_dir: Path | None = None,
                  threads: int | None = None, precision: str | None = None) -> None:

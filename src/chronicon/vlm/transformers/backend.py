@@ -136,12 +136,13 @@ class TransformersBackend(Backend):
                    quantization=quantization,
                    compile=settings.compile if compile is None else compile,
                    cuda_device=cuda_device, offline=settings.hub_offline,
-                   max_batch=settings.max_batch)
+                   max_batch=settings.max_batch, threads=settings.threads)
 
     def __init__(self, model: str | None = None, device: str | None = "auto",
                  quantization: str = "auto", compile: bool = False,
                  cuda_device: int | None = None, offline: bool = False,
-                 machine: Machine | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+                 machine: Machine | None = None, max_batch: int = DEFAULT_MAX_BATCH,
+                 threads: int | None = None) -> None:
         if quantization not in ("auto", "4bit", "8bit", "none"):
             raise BadParameter("quantization", f"{quantization!r} is not auto, 4bit, 8bit or none")
         self.ref: ModelRef = resolve_model(model)
@@ -155,6 +156,7 @@ class TransformersBackend(Backend):
         if max_batch < 1:
             raise BadParameter("max_batch", f"must be 1 or more, got {max_batch}")
         self.max_batch = max_batch
+        self.threads = threads
         self._compiled = False
         self._offline = offline
         self._load_lock = threading.Lock()
@@ -197,6 +199,8 @@ class TransformersBackend(Backend):
             self.dtype, self.quantization = plan.dtype, plan.quantization
             if self.device.startswith("cuda"):
                 self._enable_cuda_fast_paths()
+            if self.threads:
+                torch.set_num_threads(self.threads)  # process-wide: torch has one pool
             # transformers' per-shard "Loading weights" bar would garble our own progress display.
             transformers_logging.disable_progress_bar()
             self.processor = self._load_processor(self.model_dir)
