@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .events import EventCallback, Stage, StageFinished, StageStarted, TokenGenerated, ignore_event
+from .events import (
+    EventCallback,
+    Stage,
+    StageFinished,
+    StageStarted,
+    TokenGenerated,
+    ignore_event,
+    stage,
+)
 from .options import DEFAULT_PROMPT, AnalysisOptions
 from .video.frames import Frame
 from .video.probe import VideoInfo, probe
@@ -105,25 +113,23 @@ def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
     by construction, and an edge with narrower ranges has checked them. A bad video raises the
     specific BadVideo subclass, an unavailable model ModelUnavailable. `info`: the video's
     probe, when the caller already has it (the web probes at upload), so the file is not probed
-    twice; the probe stage then reports 0 seconds. `on_frames` receives the sampled frames
+    twice (the probe stage then takes no time). `on_frames` receives the sampled frames
     (with their images) before the model runs, so a caller can show them while the text is
     still being written."""
     start = time.perf_counter()
     path = Path(video_path)
 
-    on_event(StageStarted(Stage.PROBE, path.name))
-    t = time.perf_counter()
-    info = info or probe(path)
-    probe_s = time.perf_counter() - t
-    on_event(StageFinished(Stage.PROBE, probe_s,
-                           f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"))
+    with stage(on_event, Stage.PROBE, path.name) as probing:
+        info = info or probe(path)
+        probing.detail = f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"
+    probe_s = probing.seconds
 
-    on_event(StageStarted(Stage.SAMPLING, f"{options.frames} frames, {options.sampling}"))
-    t = time.perf_counter()
-    frames = sample(path, n=options.frames, strategy=options.sampling, resize=options.resize,
-                    info=info, on_event=on_event)
-    sampling_s = time.perf_counter() - t
-    on_event(StageFinished(Stage.SAMPLING, sampling_s, f"{len(frames)} frames"))
+    with stage(on_event, Stage.SAMPLING,
+               f"{options.frames} frames, {options.sampling}") as sampling:
+        frames = sample(path, n=options.frames, strategy=options.sampling,
+                        resize=options.resize, info=info, on_event=on_event)
+        sampling.detail = f"{len(frames)} frames"
+    sampling_s = sampling.seconds
     if on_frames is not None:
         on_frames(frames)
 
