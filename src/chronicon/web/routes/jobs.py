@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from ...errors import NotFound
 from ...store.job_records import JobRecord
@@ -82,7 +83,7 @@ async def job_events(request: Request, job_id: str,
     token, decision, then done, failed or cancelled. Reconnecting with `Last-Event-ID` resumes
     after that event; a finished job replays everything."""
     services = request.app.state.services
-    services.queue.get(job_id)  # 404 before the stream starts
+    await run_in_threadpool(services.queue.get, job_id)  # 404 before the stream starts
     after = parse_last_event_id(last_event_id_header, last_event_id)
     stream = job_event_stream(services.store, job_id, after, request.is_disconnected)
     return StreamingResponse(stream, media_type="text/event-stream",
