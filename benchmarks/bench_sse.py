@@ -1,13 +1,13 @@
 """Open SSE streams vs the API: does /health stay fast while 200 browsers follow a job?
 
 A real server (uvicorn, the real app, the tiny model) runs in a subprocess with its worker held,
-so one uploaded job stays queued and every stream keeps polling it (the worst case: a queued
-job's stream also computes its queue position on every poll). The script measures /health
-latency with no stream open, then with N streams open, in two servers started one after the
-other in the same run:
+so one uploaded job stays queued and every stream keeps following it (a queued job's stream
+also computes its queue position). The script measures /health latency with no stream open,
+then with N streams open, in three servers started one after the other in the same run:
 
-- `threadpool`: the shipped code (SSE reads the store in the threadpool);
-- `on-loop`: the old way, the same reads called directly on the event loop (patched in).
+- `shipped`: SSE reads the store in the threadpool, and only after a write (or every 2 s);
+- `threadpool`: the same reads in the threadpool, every 0.1 s per stream;
+- `on-loop`: the old way, every 0.1 s per stream, called directly on the event loop.
 
     python benchmarks/bench_sse.py [--streams 200] [--requests 40]
 
@@ -42,7 +42,7 @@ CACHE = Path.home() / ".cache" / "chronicon" / "bench-tiny-smolvlm"
 RESULTS = ROOT / "benchmarks" / "results" / "sse.json"
 
 
-def serve(port: int, data_dir: str, model: str, on_loop: bool) -> None:
+def serve(port: int, data_dir: str, model: str, mode: str) -> None:
     """The server process: the real app, its worker held (jobs stay queued)."""
     # Imported here: only the server process needs the app (the client stays light).
     import uvicorn
@@ -50,7 +50,9 @@ def serve(port: int, data_dir: str, model: str, on_loop: bool) -> None:
     from chronicon.config import Settings
     from chronicon.web import create_app, sse
 
-    if on_loop:
+    if mode != "shipped":
+        sse.FULL_POLL_SECONDS = 0.0  # query on every poll, as before issue 12
+    if mode == "on-loop":
         async def call_on_loop(function, *args, **kwargs):  # the pre-issue-12 behaviour
             return function(*args, **kwargs)
 
@@ -140,7 +142,7 @@ def measure(mode: str, model: Path, clip: Path, streams: int, requests: int) -> 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "on-loop")
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=200)
@@ -151,7 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_video(Path(tmp) / "clip.mp4", n_frames=30)
         rows = [measure(mode, CACHE, clip, args.streams, args.requests)
-                for mode in ("threadpool", "on-loop")]
+                for mode in ("shipped", "threadpool", "on-loop")]
     print(f"{'mode':<11} {'streams':>7} {'idle p50':>9} {'idle p95':>9} {'loaded p50':>11} "
           f"{'loaded p95':>11} {'p50 ratio':>9}")
     for r in rows:

@@ -28,6 +28,9 @@ class Database:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        # Committed write transactions through this connection: a reader in this process
+        # (an SSE stream) compares it to skip a query when nothing can have changed.
+        self.writes = 0
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
                                      isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -54,6 +57,7 @@ class Database:
                     self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            self.writes += 1
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -21,6 +21,9 @@ from ..store import Store
 from ..store.job_records import QUEUED, JobEvent, JobRecord
 
 POLL_SECONDS = 0.1
+# Without a write through this server's store the stream skips the query (nothing can have
+# changed); it still reads at least this often, for writes by another process.
+FULL_POLL_SECONDS = 2.0
 HEARTBEAT_SECONDS = 15.0
 
 
@@ -65,11 +68,20 @@ def _poll(store: Store, job_id: str, after: int
 async def job_event_stream(store: Store, job_id: str, after: int,
                            is_disconnected: Callable[[], Any]) -> AsyncIterator[str]:
     """Yield SSE text for `job_id`, starting after event `after`, until a terminal event.
-    Store reads run in the threadpool: 200 open streams must not stall the API."""
+    Store reads run in the threadpool, and only after a write (or every FULL_POLL_SECONDS):
+    200 open streams must not stall the API."""
     yield "retry: 2000\n\n"
     last_position: int | None = None
     last_sent = time.monotonic()
+    seen_writes, last_poll = -1, 0.0
     while True:
+        if store.writes == seen_writes and time.monotonic() - last_poll < FULL_POLL_SECONDS:
+            if await is_disconnected():
+                return
+            await asyncio.sleep(POLL_SECONDS)
+            continue
+        # Read the counter before the query: a write during it makes the next round query.
+        seen_writes, last_poll = store.writes, time.monotonic()
         events, job, more, position = await run_in_threadpool(_poll, store, job_id, after)
         for event in events:
             after = event.seq
