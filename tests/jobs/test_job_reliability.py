@@ -37,6 +37,7 @@ def wait_until(check: Callable[[], object], what: str, timeout: float = 180.0) -
 
 
 @pytest.mark.slow
+@pytest.mark.expect_error_logs
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_job_killed_during_the_agent_step_is_recorded_once(web_settings: Settings,
                                                               clip: Path) -> None:
@@ -64,6 +65,7 @@ def test_a_job_killed_during_the_agent_step_is_recorded_once(web_settings: Setti
 
 
 @pytest.mark.slow
+@pytest.mark.expect_error_logs
 def test_a_full_disk_fails_the_job_and_the_worker_carries_on(web_settings: Settings,
                                                              clip: Path) -> None:
     """Reliability 1: the database's disk fills up during a job (SQLite's own SQLITE_FULL,
@@ -72,11 +74,11 @@ def test_a_full_disk_fails_the_job_and_the_worker_carries_on(web_settings: Setti
     with TestClient(create_app(web_settings)) as client:
         services = client.app.state.services
         store, queue = services.store, services.queue
-        queue.stop()  # hold the queue while the disk fills
         first = upload(client, clip, frames=2).json()["job_id"]
+        # The disk fills once the job runs (a full disk before the claim only delays the job).
+        wait_until(lambda: store.get_job(first).state == "running", "the job to start")
         pages = store.query_one("PRAGMA page_count")[0]
         store.query_one(f"PRAGMA max_page_count = {pages}")
-        queue.start()
         wait_until(lambda: queue.worker.last_error and "full" in queue.worker.last_error,
                    "the worker to hit the full disk")
         store.query_one("PRAGMA max_page_count = 1073741823")  # space is freed
@@ -90,6 +92,7 @@ def test_a_full_disk_fails_the_job_and_the_worker_carries_on(web_settings: Setti
 
 
 @pytest.mark.slow
+@pytest.mark.expect_error_logs
 def test_an_exception_escaping_a_job_fails_it_with_its_cause(web_settings: Settings,
                                                              clip: Path) -> None:
     """Any failure inside a job (here the results directory cannot be written) fails that
