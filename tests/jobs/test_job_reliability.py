@@ -77,10 +77,13 @@ def test_a_full_disk_fails_the_job_and_the_worker_carries_on(web_settings: Setti
         first = upload(client, clip, frames=2).json()["job_id"]
         # The disk fills once the job runs (a full disk before the claim only delays the job).
         wait_until(lambda: store.get_job(first).state == "running", "the job to start")
+        store.query_one("VACUUM")  # no free pages left to absorb the job's next rows
         pages = store.query_one("PRAGMA page_count")[0]
         store.query_one(f"PRAGMA max_page_count = {pages}")
-        wait_until(lambda: queue.worker.last_error and "full" in queue.worker.last_error,
-                   "the worker to hit the full disk")
+        # The job fails on the full disk; if even its end cannot be written, the worker keeps
+        # retrying that (and says so) until there is space again.
+        wait_until(lambda: store.get_job(first).state == "failed"
+                   or "full" in (queue.worker.last_error or ""), "the job to hit the full disk")
         store.query_one("PRAGMA max_page_count = 1073741823")  # space is freed
 
         job = wait_for_job(client, first, timeout=180)
