@@ -65,7 +65,8 @@ def _decide_per_chunk(analysis_id: str, context: JobContext) -> None:
     started = time.perf_counter()
     answer, error = {}, None
     try:
-        answer = act(context.store, context.settings, analysis_id)
+        answer = act(context.store, context.settings, analysis_id,
+                     backend=context.backends.current)
     except ChroniconError as exc:
         error = exc.message
     except Exception as exc:  # noqa: BLE001 - the agent's failure does not fail the analysis

@@ -144,7 +144,7 @@ class Analyst:
         outcome: dict[str, Any] = {}
         if self.agent and self.settings.agent_enabled:
             try:
-                outcome = act(self.store, self.settings, analysis_id)
+                outcome = act(self.store, self.settings, analysis_id, backend=self.backend)
             except Exception:  # noqa: BLE001 - the agent's failure does not undo the analysis
                 log.exception("agent failed on analysis %s", analysis_id)
         if self.on_done is not None:

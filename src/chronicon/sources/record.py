@@ -12,7 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..agent.verify import Verifier
 from ..analysis import AnalysisResult
+from ..ask import stored_frames
 from ..config import Settings
 from ..history import record_analysis
 from ..store import Store
@@ -27,9 +29,13 @@ def record(store: Store, settings: Settings, result: AnalysisResult, *,
     return record_analysis(store, settings, result, job_id=job_id, source=source, extra=extra)
 
 
-def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) -> dict[str, Any]:
+def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None,
+        backend: Any = None) -> dict[str, Any]:
     """Run the agent on the recorded analysis; store and return its answer. A timeline gets one
-    decision per chunk; the answer is the strongest chunk's, with `chunks` listing them all."""
+    decision per chunk; the answer is the strongest chunk's, with `chunks` listing them all.
+    `backend` (the model that described it, already loaded) answers the `verify` questions of
+    rules that fire, on the frames of the description they fired on; without it such firings
+    stand unverified."""
     from ..agent.act import decide_and_act
     from ..agent.rules import load_current_rules
 
@@ -41,12 +47,21 @@ def act(store: Store, settings: Settings, analysis_id: str, outbox: Any = None) 
     frames = _frame_positions(record_.frames_dir)
     frames_id = Path(record_.frames_dir).name if record_.frames_dir else None
     name = record_.video_filename or ""
+    images: list[Any] = []  # the stored frames, read on the first verification only
+
+    def frames_at(positions: list[int]) -> list[Any]:
+        if not images:
+            images.extend(stored_frames(record_))
+        by_position = dict(zip(frames, images, strict=False))
+        return [by_position[p] for p in positions if p in by_position]
 
     def decide(text: str, positions: list[int], **span: float) -> dict[str, Any]:
         # Emails read the frames by analysis when they are sent (no copies in the outbox).
+        verifier = (Verifier.for_backend(backend, lambda: frames_at(positions))
+                    if backend is not None else None)
         answer = decide_and_act(text, analysis_id, name, settings=settings, store=store,
                                 rules=rules, frames_id=frames_id, frame_positions=positions,
-                                wait=False, outbox=outbox, **span)
+                                wait=False, outbox=outbox, verifier=verifier, **span)
         return {**answer.to_dict(), **span}
 
     timeline = data.get("timeline")
