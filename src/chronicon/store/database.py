@@ -82,6 +82,11 @@ class Database:
                 if name in done:
                     continue
                 with self.transaction() as conn:
+                    # Another process opening the same new database may have applied it since
+                    # we looked: BEGIN IMMEDIATE serialises us, so look again inside.
+                    if conn.execute("SELECT 1 FROM _migrations WHERE name = ?",
+                                    (name,)).fetchone():
+                        continue
                     for statement in sql.split(";"):
                         if statement.strip():
                             conn.execute(statement)
