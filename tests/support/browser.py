@@ -17,9 +17,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(extra_args: tuple[str, ...] = ()) -> Iterator[Any]:
     """A headless Chromium (closed however the test ends); skips the test where it is not
-    installed, except on CI, where it must be."""
+    installed, except on CI, where it must be. `extra_args` go to Chromium's command line."""
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is missing on CI (.ci/run installs it)")
@@ -27,7 +27,8 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield instance
         finally:

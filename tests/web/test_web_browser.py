@@ -5,21 +5,17 @@ analysis in History. Screenshots go to test-artifacts/ (look at them when changi
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.browser import chromium
 from support.media import write_video
 from support.server_process import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # A hostile name: if the page ever parsed it as HTML, the onerror would fire.
 # (Predicates below are arrow functions: a bare expression string is eval'd, which the pages'
@@ -29,18 +25,8 @@ HOSTILE_NAME = "tram <img src=x onerror=window.__xss=1>.mp4"
 
 @pytest.fixture
 def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing on CI (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium() as instance:
+        yield instance
 
 
 # The tiny model writes random text: a rule that fires on any letter makes the agent decide and

@@ -17,16 +17,12 @@ from chronicon.store import Store
 from chronicon.timeline import TimelineOptions, describe_timeline
 from chronicon.vlm.backend import create_backend
 from chronicon.web import create_app
+from support.browser import chromium
 from support.scene_clips import write_scene_clip
 from support.server_process import running_server
 from support.web_client import parse_sse, upload, wait_for_job
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--autoplay-policy=no-user-gesture-required",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 def make_timeline_analysis(data_dir: Path, model_dir: Path, clip: Path,
@@ -114,57 +110,50 @@ def test_timeline_from_the_analyze_page_then_a_caption_click_seeks(
         tmp_path: Path, tiny_model_dir: Path) -> None:
     """The whole path in Chromium: tick Timeline on the Analyze page, upload, follow the job,
     open the analysis, click a caption: the player's currentTime moves there."""
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     clip = write_scene_clip(tmp_path / "two-minutes.mp4", duration_s=120, cuts_s=(28, 65, 95),
                             size=(320, 240))
     with running_server(tmp_path / "data", str(tiny_model_dir), tmp_path / "server.log") as base, \
-            sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base + "/")
-            page.set_input_files("#file-input", files=[{
-                "name": clip.name, "mimeType": "video/mp4", "buffer": clip.read_bytes()}])
-            page.fill("input[name=frames]", "2")
-            page.check("input[name=timeline]")
-            page.click("#submit")
-            page.wait_for_url("**/jobs/*")
-            page.wait_for_function("() => /Chunk \\d+ of 4|All 4 chunks/.test("
-                                   "document.body.textContent)", timeout=600_000)
-            page.wait_for_selector("#job-state.state-done", timeout=900_000)
-            page.click("#analysis-link")
-            page.wait_for_url("**/history/*")
-            page.wait_for_function("() => document.getElementById('player').readyState >= 1")
-            assert page.evaluate("() => document.getElementById('player').duration") == \
-                pytest.approx(120, abs=0.5)
-            captions = page.locator("#captions button.caption")
-            assert captions.count() == 4
-            target = captions.nth(2)
-            start = float(target.get_attribute("data-start"))
-            assert start == 65  # the boundary snapped to the cut at 65 s
-            target.click()
-            page.wait_for_function(
-                f"() => Math.abs(document.getElementById('player').currentTime - {start}) < 0.1")
-            assert captions.nth(2).get_attribute("aria-current") == "true"
-            # The WebVTT track is loaded and the clicked chunk's cue is active (at the boundary
-            # the previous cue, whose end is this instant, may be active too).
-            page.wait_for_function(f"""() => {{
-                const track = document.getElementById('player').textTracks[0];
-                return track && track.cues && track.cues.length === 4 && track.activeCues
-                    && Array.from(track.activeCues).some(c => Math.abs(c.startTime - {start})
-                                                              < 0.01); }}""")
-            page.evaluate("() => document.getElementById('player').play()")
-            page.wait_for_function(
-                f"() => document.getElementById('player').currentTime > {start + 1.5}",
-                timeout=15_000)
-            page.evaluate("() => document.getElementById('player').pause()")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "timeline-player.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+            chromium(("--autoplay-policy=no-user-gesture-required",)) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/")
+        page.set_input_files("#file-input", files=[{
+            "name": clip.name, "mimeType": "video/mp4", "buffer": clip.read_bytes()}])
+        page.fill("input[name=frames]", "2")
+        page.check("input[name=timeline]")
+        page.click("#submit")
+        page.wait_for_url("**/jobs/*")
+        page.wait_for_function("() => /Chunk \\d+ of 4|All 4 chunks/.test("
+                               "document.body.textContent)", timeout=600_000)
+        page.wait_for_selector("#job-state.state-done", timeout=900_000)
+        page.click("#analysis-link")
+        page.wait_for_url("**/history/*")
+        page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+        assert page.evaluate("() => document.getElementById('player').duration") == \
+            pytest.approx(120, abs=0.5)
+        captions = page.locator("#captions button.caption")
+        assert captions.count() == 4
+        target = captions.nth(2)
+        start = float(target.get_attribute("data-start"))
+        assert start == 65  # the boundary snapped to the cut at 65 s
+        target.click()
+        page.wait_for_function(
+            f"() => Math.abs(document.getElementById('player').currentTime - {start}) < 0.1")
+        assert captions.nth(2).get_attribute("aria-current") == "true"
+        # The WebVTT track is loaded and the clicked chunk's cue is active (at the boundary
+        # the previous cue, whose end is this instant, may be active too).
+        page.wait_for_function(f"""() => {{
+            const track = document.getElementById('player').textTracks[0];
+            return track && track.cues && track.cues.length === 4 && track.activeCues
+                && Array.from(track.activeCues).some(c => Math.abs(c.startTime - {start})
+                                                          < 0.01); }}""")
+        page.evaluate("() => document.getElementById('player').play()")
+        page.wait_for_function(
+            f"() => document.getElementById('player').currentTime > {start + 1.5}",
+            timeout=15_000)
+        page.evaluate("() => document.getElementById('player').pause()")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "timeline-player.png"), full_page=True)
+        assert not errors, errors
+
