@@ -136,8 +136,6 @@ def generate_answer(backend: Any, plan: AskPlan, params: GenerationParams,
                     on_piece: Callable[[str], None],
                     on_event: EventCallback = ignore_event) -> str:
     """Run the model on the plan; the whole answer (also streamed piece by piece)."""
-    from .timeline import generate_text_with, generate_with
-
     pieces: list[str] = []
 
     def collect(piece: str) -> None:
@@ -145,9 +143,9 @@ def generate_answer(backend: Any, plan: AskPlan, params: GenerationParams,
         on_piece(piece)
 
     if plan.frames:
-        generate_with(backend, plan.frames, plan.prompt, params, collect, on_event=on_event)
+        backend.generate(plan.frames, plan.prompt, params, collect, on_event=on_event)
     else:
-        generate_text_with(backend, plan.prompt, params, collect, [])
+        backend.generate_text(plan.prompt, params, collect)
     return "".join(pieces).strip()
 
 

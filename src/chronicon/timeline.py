@@ -39,7 +39,7 @@ from .video.frames import Frame
 from .video.probe import VideoInfo, probe
 from .video.sampling import sample, uniform_indices
 from .video.scenes import scene_cuts
-from .vlm.backend import GenerationParams, GenerationStats
+from .vlm.backend import GenerationParams, GenerationRequest, GenerationStats
 
 DEFAULT_CHUNK_S = 30.0
 DEFAULT_FRAMES_PER_CHUNK = 4
@@ -195,35 +195,15 @@ def _nearest(values: Sequence[float], target: float) -> float | None:
 
 # ---- generation through any backend --------------------------------------------------------------
 
-def generate_with(backend: Any, frames: list[Frame], prompt: str, params: GenerationParams,
-                  on_piece: Callable[[str], None], *, video_fps: float | None = None,
-                  video_duration: float | None = None,
-                  on_event: EventCallback = ignore_event) -> GenerationStats:
-    """One generation through whichever call the backend offers; its stats."""
-    if callable(getattr(backend, "generate", None)):
-        return backend.generate(frames, prompt, params, on_piece, video_fps=video_fps,
-                                video_duration=video_duration, on_event=on_event)
-    if callable(getattr(backend, "describe_to", None)):
-        backend.describe_to(frames, prompt, params, on_piece, video_fps=video_fps,
-                            video_duration=video_duration, on_event=on_event)
-    else:
-        for piece in backend.describe(frames, prompt, params, video_fps=video_fps,
-                                      video_duration=video_duration, on_event=on_event):
-            on_piece(piece)
-    return backend.last_stats
-
-
 def generate_text_with(backend: Any, prompt: str, params: GenerationParams,
                        on_piece: Callable[[str], None],
                        fallback_frames: list[Frame]) -> tuple[GenerationStats, str]:
     """A text-only generation: (stats, "text"). A backend that cannot take a prompt without
     frames gets `fallback_frames` with it: (stats, "frames")."""
-    if callable(getattr(backend, "generate_text", None)):
-        return backend.generate_text(prompt, params, on_piece), "text"
     try:
-        return generate_with(backend, [], prompt, params, on_piece), "text"
+        return backend.generate_text(prompt, params, on_piece), "text"
     except BadParameter:
-        return generate_with(backend, fallback_frames, prompt, params, on_piece), "frames"
+        return backend.generate(fallback_frames, prompt, params, on_piece), "frames"
 
 
 def summary_prompt(entries: Sequence[TimelineEntry],
@@ -285,14 +265,17 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
     params = options.generation_params()
     entries: list[TimelineEntry] = []
     chunks_started = time.perf_counter()
-    for k, chunk in enumerate(chunks, start=1):
+    batch = chunk_batch_size(backend)
+    for first in range(0, len(chunks), batch):
+        group = chunks[first:first + batch]
         elapsed = time.perf_counter() - chunks_started
-        eta = elapsed / (k - 1) * (len(chunks) - k + 1) if k > 1 else None
-        on_event(ChunkProgress(k, len(chunks), chunk.start, chunk.end, eta))
-        entry = _describe_chunk(path, info, chunk, options, params, backend, on_event)
-        entries.append(entry)
-        if on_entry is not None:
-            on_entry(entry)
+        for k, chunk in enumerate(group, start=first + 1):  # all of a group start together
+            eta = elapsed / first * (len(chunks) - first) if first else None
+            on_event(ChunkProgress(k, len(chunks), chunk.start, chunk.end, eta))
+        for entry in _describe_chunks(path, info, group, options, params, backend, on_event):
+            entries.append(entry)
+            if on_entry is not None:
+                on_entry(entry)
     on_event(ChunkProgress(len(chunks), len(chunks), info.duration, info.duration, 0.0,
                            done=True))
 
@@ -333,21 +316,37 @@ def describe_timeline(video_path: str | Path, options: AnalysisOptions,
                           summary_input=summary_input)
 
 
-def _describe_chunk(path: Path, info: VideoInfo, chunk: Chunk, options: AnalysisOptions,
-                    params: GenerationParams, backend: Any,
-                    on_event: EventCallback) -> TimelineEntry:
-    t = time.perf_counter()
-    # Only this span's frames are decoded (seek to each one's keyframe, decode forward).
-    frames = sample(path, options.frames, options.sampling, options.resize, info=info,
-                    start=chunk.start, end=chunk.end)
-    decode_s = time.perf_counter() - t
-    pieces: list[str] = []
+def chunk_batch_size(backend: Any) -> int:
+    """How many chunks are described together: a backend that shares forward passes between
+    requests (`supports_batch`) takes up to its `max_batch` (CHRONICON_MAX_BATCH) at once; any
+    other describes them one by one, so progress still moves chunk by chunk."""
+    if not getattr(backend, "supports_batch", False):
+        return 1
+    return max(1, int(getattr(backend, "max_batch", 1)))
+
+
+def _describe_chunks(path: Path, info: VideoInfo, chunks: Sequence[Chunk],
+                     options: AnalysisOptions, params: GenerationParams, backend: Any,
+                     on_event: EventCallback) -> list[TimelineEntry]:
+    """Sample each chunk (only its span is decoded: seek to each frame's keyframe, decode
+    forward), then describe them in one `generate_batch` call."""
+    sampled = []
+    for chunk in chunks:
+        t = time.perf_counter()
+        frames = sample(path, options.frames, options.sampling, options.resize, info=info,
+                        start=chunk.start, end=chunk.end)
+        sampled.append((frames, time.perf_counter() - t))
+    quiet = _quiet(on_event)
+    requests = [GenerationRequest(frames, options.prompt, params, video_fps=info.fps or None,
+                                  video_duration=info.duration, on_event=quiet)
+                for frames, _ in sampled]
+    pieces: list[list[str]] = [[] for _ in chunks]
     # Chunk captions are not streamed as TokenGenerated: the summary is the text being written.
-    stats = generate_with(backend, frames, options.prompt, params, pieces.append,
-                          video_fps=info.fps or None, video_duration=info.duration,
-                          on_event=_quiet(on_event))
-    return TimelineEntry(chunk=chunk, caption="".join(pieces).strip(), frames=frames,
-                         stats=stats, decode_s=decode_s)
+    all_stats = backend.generate_batch(requests, lambda i, piece: pieces[i].append(piece))
+    return [TimelineEntry(chunk=chunk, caption="".join(text).strip(), frames=frames,
+                          stats=stats, decode_s=decode_s)
+            for chunk, (frames, decode_s), text, stats
+            in zip(chunks, sampled, pieces, all_stats, strict=True)]
 
 
 def _quiet(on_event: EventCallback) -> EventCallback:

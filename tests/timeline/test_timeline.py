@@ -93,8 +93,22 @@ def test_progress_says_chunk_k_of_n_with_an_eta(described) -> None:
     _, events = described
     progress = [e for e in events if isinstance(e, ChunkProgress)]
     assert [e.chunk for e in progress] == [1, 2, 3, 4, 5, 6, 6]
-    assert progress[0].eta_s is None and all(e.eta_s is not None for e in progress[1:])
+    # The tiny backend batches (CHRONICON_MAX_BATCH=4): chunks 1-4 start together, before any
+    # chunk has been timed; 5 and 6 start with an estimate from the first four.
+    assert all(e.eta_s is None for e in progress[:4])
+    assert all(e.eta_s is not None and e.eta_s > 0 for e in progress[4:6])
     assert progress[-1].done and progress[-1].eta_s == 0
+
+
+def test_chunks_described_together_read_as_when_described_one_by_one(
+        described, long_clip: Path, tiny_model_dir: Path) -> None:
+    batched, _ = described
+    backend = create_backend(Settings(model=str(tiny_model_dir), device="cpu", max_batch=1))
+    one_by_one = describe_timeline(long_clip, AnalysisOptions(max_tokens=6, min_tokens=2),
+                                   TimelineOptions(), backend)
+    assert [e.caption for e in one_by_one.entries] == [e.caption for e in batched.entries]
+    assert [e.stats.generated_tokens for e in one_by_one.entries] == [
+        e.stats.generated_tokens for e in batched.entries]
 
 
 def test_result_json_keeps_every_field_and_adds_the_timeline(described) -> None:

@@ -28,7 +28,6 @@ import av
 import numpy as np
 
 from ..analysis import AnalysisOptions, AnalysisResult, StageTimes
-from ..timeline import generate_with
 from ..video.decode import thumbnail, to_rgb_image
 from ..video.frames import Frame
 from ..video.motion import changed_fraction
@@ -95,9 +94,9 @@ class StreamWindow:
         load_s = backend.load()
         pieces: list[str] = []
         params = options.generation_params()
-        stats = generate_with(backend, self.frames, options.prompt, params, pieces.append,
-                              video_fps=self.info.fps or None,
-                              video_duration=self.stream_end - self.stream_start)
+        stats = backend.generate(self.frames, options.prompt, params, pieces.append,
+                                 video_fps=self.info.fps or None,
+                                 video_duration=self.stream_end - self.stream_start)
         return AnalysisResult(
             video_path=self.url, options=options, analysis="".join(pieces).strip(),
             timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
