@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -71,14 +72,23 @@ def _probed_info(job: JobRecord) -> VideoInfo | None:
 
 
 def run_agent(job: JobRecord, analysis_id: str, description: str, context: JobContext) -> None:
-    """The agent's failure does not fail the analysis: it is recorded and shown."""
+    """The agent on one description (the configured agent step)."""
     assert context.agent_step is not None
+    step = context.agent_step
+    run_agent_stage(context, analysis_id,
+                    lambda: step(analysis_id, description, job.video_filename or ""))
+
+
+def run_agent_stage(context: JobContext, analysis_id: str,
+                    decide: Callable[[], dict[str, Any]]) -> None:
+    """The job's AGENT stage around `decide()` (its answer dict). The agent's failure does not
+    fail the analysis: it is recorded on the analysis and shown in the Decision event."""
     context.emit(StageStarted(Stage.AGENT))
     started = time.perf_counter()
     answer: dict[str, Any] = {}
     error: str | None = None
     try:
-        answer = context.agent_step(analysis_id, description, job.video_filename or "")
+        answer = decide()
     except ChroniconError as exc:
         error = exc.message
     except Exception as exc:  # noqa: BLE001

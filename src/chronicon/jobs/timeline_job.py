@@ -9,18 +9,16 @@ as thumbnails as soon as the chunk is described; the summary streams as the job'
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-from ..errors import ChroniconError
-from ..events import Decision, Stage, StageFinished, StageStarted, Thumbnail
+from ..events import Thumbnail
 from ..history import frames_path, record_analysis
 from ..options import AnalysisOptions
 from ..sources.record import act
 from ..store.job_records import JobRecord
 from ..timeline import TimelineEntry, TimelineOptions, describe_timeline
 from ..video.frames import FRAME_JPEG_QUALITY
-from .analyze_job import _probed_info
+from .analyze_job import _probed_info, run_agent_stage
 from .kinds import JobContext
 
 log = logging.getLogger(__name__)
@@ -61,20 +59,6 @@ def run_timeline_job(job: JobRecord, context: JobContext) -> str:
 
 def _decide_per_chunk(analysis_id: str, context: JobContext) -> None:
     """One decision per chunk (a rule that fires at 03:20 says so); the strongest is shown."""
-    context.emit(StageStarted(Stage.AGENT))
-    started = time.perf_counter()
-    answer, error = {}, None
-    try:
-        answer = act(context.store, context.settings, analysis_id,
-                     backend=context.backends.current)
-    except ChroniconError as exc:
-        error = exc.message
-    except Exception as exc:  # noqa: BLE001 - the agent's failure does not fail the analysis
-        log.exception("agent failed for timeline %s", analysis_id)
-        error = f"internal error: {type(exc).__name__}"
-    if error is not None:
-        context.store.set_agent_error(analysis_id, error)
-    context.emit(Decision(answer, error))
-    label = (answer.get("decision") or {}).get("label")
-    context.emit(StageFinished(Stage.AGENT, time.perf_counter() - started,
-                               detail=label or error or ""))
+    run_agent_stage(context, analysis_id,
+                    lambda: act(context.store, context.settings, analysis_id,
+                                backend=context.backends.current))
