@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chronicon.config import Settings
+from support.media import write_video
 
 
 def setting_env_names() -> set[str]:
@@ -66,3 +67,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from support.tiny_model import build_tiny_smolvlm
 
     return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm"))
+
+
+# The real app's settings (tiny model, 1 MB uploads) and a short clip: web and job tests.
+@pytest.fixture
+def web_settings(tmp_path: Path, tiny_model_dir: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model=str(tiny_model_dir), device="cpu",
+                    max_upload_mb=1)
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-second 320x240 H.264 clip."""
+    return write_video(tmp_path_factory.mktemp("clips") / "clip.mp4", n_frames=30)
