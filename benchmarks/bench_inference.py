@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,10 +90,14 @@ def ensure_openvino(weights: str) -> Path | None:
         import openvino  # noqa: F401
     except ImportError:
         return None
-    target = CACHE / f"{MODEL_DIR.name}-openvino-{weights}"
-    if not (target / "chronicon_openvino.json").exists():
-        from chronicon.vlm.openvino.export import export_openvino
+    from chronicon.vlm.openvino.export import FORMAT_VERSION, export_openvino
 
+    target = CACHE / f"{MODEL_DIR.name}-openvino-{weights}"
+    manifest = target / "chronicon_openvino.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("format") != FORMAT_VERSION:
+        shutil.rmtree(target)  # converted by an older exporter: convert again
+    if not manifest.exists():
+        print(f"  converting to OpenVINO ({weights} weights), once", flush=True)
         try:
             export_openvino(MODEL_DIR, target, weights=weights)
         except RuntimeError as exc:  # int8 without NNCF

@@ -186,7 +186,8 @@ class OpenVINOBackend(Backend):
         outputs = self.language.infer({
             "inputs_embeds": embeds,
             "attention_mask": np.ones((1, length), dtype=np.int64),
-            "position_ids": positions[None].astype(np.int64)})
+            "position_ids": positions[None].astype(np.int64),
+            "beam_idx": _ONE_ROW})
         return np.asarray(outputs["logits"])[0, -1]
 
     def generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
@@ -236,6 +237,10 @@ class OpenVINOBackend(Backend):
             probs = _softmax(self._step(embeds, embeds.shape[1], np.arange(embeds.shape[1])))
         p_yes, p_no = float(probs[sorted(yes)].sum()), float(probs[sorted(no)].sum())
         return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+
+
+# The cache's row order (`beam_idx`): one row, kept in place.
+_ONE_ROW = np.zeros(1, dtype=np.int32)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
