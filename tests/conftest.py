@@ -35,6 +35,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.lower() in lowered:  # pydantic-settings matches names case-insensitively
             monkeypatch.delenv(name)
     monkeypatch.setenv("CHRONICON_DATA_DIR", str(tmp_path / "data"))
+    # Frame indexes stay in memory (tests/video/test_video_index_cache.py turns the disk on).
+    monkeypatch.setenv("CHRONICON_INDEX_CACHE", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
                            validation_alias=_env("CHRONICON_DATA_DIR", "data_dir"))
     results_dir_override: Path | None = Field(
         default=None, validation_alias=_env("CHRONICON_RESULTS_DIR", "results_dir"))
+    # Where frame indexes are kept so a new process does not read a seen video again
+    # (video/index_cache.py): a directory, or "off"; unset = <data dir>/cache/index.
+    index_cache: str | None = Field(
+        default=None, validation_alias=_env("CHRONICON_INDEX_CACHE", "index_cache"))
 
     # ---- model ---------------------------------------------------------------------------------
     model: str = Field(default="256m", validation_alias=_env("CHRONICON_MODEL", "model"))
@@ -207,6 +211,14 @@ class Settings(BaseSettings):
         return self.results_dir_override or self.data_dir / "results"
 
     @property
+    def index_cache_dir(self) -> Path | None:
+        """The frame-index cache directory (`CHRONICON_INDEX_CACHE`); None when it is off."""
+        value = (self.index_cache or "").strip()
+        if value.lower() in ("off", "none", "false", "0"):
+            return None
+        return Path(value).expanduser() if value else self.data_dir / "cache" / "index"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 
@@ -276,5 +288,13 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment and `.env`, with explicit overrides (None = not given)."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment and `.env`, with explicit overrides (None = not given).
+
+    This is the edge every command (`serve` and `worker` included) builds its settings at, so
+    it also points the process-wide frame-index cache at `index_cache_dir`.
+    """
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from .video import index_cache  # numpy only: no decoder loaded for commands without video
+
+    index_cache.configure(settings.index_cache_dir)
+    return settings

@@ -3,12 +3,14 @@
 Probing demuxes the whole video stream once and decodes about one group of pictures (see
 `frame_index`), so the frame count is the count a full decode gives even where the
 header is silent or wrong (WebM/MKV headers often say 0), and every way a file can be unusable
-surfaces here as one specific error from `chronicon.errors`. The packet index is cached per
-file version, so the sampler that follows reuses it instead of demuxing again.
+surfaces here as one specific error from `chronicon.errors`. The frame index is cached per
+file version, in memory (the sampler that follows reuses it instead of demuxing again) and,
+where configured, on disk (`index_cache`: a new process does not read the whole file again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import asdict, dataclass, field
@@ -29,6 +31,7 @@ from ..errors import (
     UnsupportedCodec,
     VideoNotFound,
 )
+from . import index_cache
 from .decode import open_video
 from .frame_index import FrameIndex, build_index, calibrate, scan_packets
 
@@ -115,7 +118,8 @@ def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> V
 
 
 def frame_index(path: str | Path) -> FrameIndex:
-    """The packet index of the file's video stream (cached while the file is unchanged)."""
+    """The frame index of the file's video stream, cached while the file is unchanged: in
+    memory, and on disk when `index_cache` has a directory."""
     return _cached_index(*file_version(path))
 
 
@@ -130,12 +134,21 @@ def file_version(path: str | Path) -> tuple[str, int, int]:
 @functools.lru_cache(maxsize=16)
 def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
     # size and mtime are part of the key so a rewritten file is indexed again.
+    stored = index_cache.load(path, size, mtime_ns)
+    if stored is not None:
+        return stored
     with open_video(Path(path)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
         stream = container.streams.video[0]
         packets = scan_packets(container, stream, audio)
         time_base = stream.time_base or Fraction(1, 1)
-    return build_index(packets, calibrate(Path(path)), time_base)
+    index = build_index(packets, calibrate(Path(path)), time_base)
+    # A file still being written (an upload, a recording) changed while we read it: what we
+    # read belongs to no version we could name, so it is not kept on disk.
+    with contextlib.suppress(OSError):
+        if file_version(path) == (path, size, mtime_ns):
+            index_cache.save(path, size, mtime_ns, index)
+    return index
 
 
 def check_pixel_budget(path: Path, width: int, height: int, max_pixels: int | None) -> None:
