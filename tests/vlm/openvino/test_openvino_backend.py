@@ -20,7 +20,11 @@ from chronicon.config import Settings  # noqa: E402
 from chronicon.errors import ModelUnavailable  # noqa: E402
 from chronicon.events import Event, Stage, StageFinished  # noqa: E402
 from chronicon.video.frames import Frame  # noqa: E402
-from chronicon.vlm.backend import GenerationParams, create_backend  # noqa: E402
+from chronicon.vlm.backend import (  # noqa: E402
+    GenerationParams,
+    GenerationRequest,
+    create_backend,
+)
 from chronicon.vlm.openvino.backend import OpenVINOBackend  # noqa: E402
 from chronicon.vlm.transformers.backend import TransformersBackend  # noqa: E402
 from chronicon.vlm.transformers.placement import Machine  # noqa: E402
@@ -98,6 +102,29 @@ def test_min_and_max_tokens_and_events(backends) -> None:
     assert 1 <= run(ov_backend, frames(1), GenerationParams(5, 0))[2].generated_tokens <= 5
     sampled = run(ov_backend, frames(2), GenerationParams(6, 6, temperature=0.8, top_p=0.9))
     assert sampled[2].generated_tokens == 6
+
+
+def test_a_batch_gives_each_row_its_own_text_limits_and_stream(backends) -> None:
+    """Rows of different prompt lengths (left-padded together) and limits: each row's text is
+    the one it gets alone, streamed to its own row, with its own stats."""
+    ov_backend, _ = backends
+    requests = [GenerationRequest(frames(3), PROMPT, GenerationParams(12, 12), 30.0, 4.0),
+                GenerationRequest(frames(1), "What is shown?", GenerationParams(5, 5), 30.0,
+                                  1.0),
+                GenerationRequest(frames(2), PROMPT, GenerationParams(8, 8), 30.0, 2.0)]
+    alone = ["".join(_pieces_of(ov_backend, r)) for r in requests]
+    streamed: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    stats = ov_backend.generate_batch(requests, lambda row, piece: streamed[row].append(piece))
+    assert ["".join(streamed[row]) for row in range(3)] == alone
+    assert [s.generated_tokens for s in stats] == [12, 5, 8]
+    assert all(0 < s.time_to_first_token_s <= s.generate_s for s in stats)
+
+
+def _pieces_of(backend: OpenVINOBackend, r: GenerationRequest) -> list[str]:
+    pieces: list[str] = []
+    backend.generate(r.frames, r.prompt, r.params, pieces.append, video_fps=r.video_fps,
+                     video_duration=r.video_duration)
+    return pieces
 
 
 def test_text_only_and_yes_probability(backends) -> None:

@@ -26,7 +26,15 @@ import openvino as ov
 from ...errors import BadParameter, ModelUnavailable
 from ...events import EventCallback, ignore_event
 from ...video.frames import Frame
-from ..backend import Backend, BackendInfo, GenerationParams, GenerationStats, check_request
+from ..backend import (
+    Backend,
+    BackendInfo,
+    GenerationParams,
+    GenerationRequest,
+    GenerationRun,
+    GenerationStats,
+    check_request,
+)
 from ..tokens import IncrementalText, yes_no_token_ids
 from . import converted_dir, find_converted
 from .export import FORMAT_VERSION, MANIFEST
@@ -63,6 +71,7 @@ class OpenVINOBackend(Backend):
 
     name: ClassVar[str] = "openvino"
     yes_probability_from_logits: ClassVar[bool] = True
+    supports_batch: ClassVar[bool] = True
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: str | None = None,
@@ -78,13 +87,18 @@ class OpenVINOBackend(Backend):
                 f"{settings.data_dir / 'models' / 'openvino'}). Fix: run `chronicon convert "
                 f"{name} --to openvino` once, or set CHRONICON_BACKEND=transformers")
         return cls(found, cache_dir=settings.data_dir / "cache" / "openvino",
-                   threads=settings.threads)
+                   threads=settings.threads, max_batch=settings.max_batch)
 
     def __init__(self, model_dir: Path, cache_dir: Path | None = None,
-                 threads: int | None = None, precision: str | None = None) -> None:
+                 threads: int | None = None, precision: str | None = None,
+                 max_batch: int = 4) -> None:
         """`precision`: OpenVINO's INFERENCE_PRECISION_HINT ("f32" for outputs that match
-        the transformers backend in float32); None lets OpenVINO choose (bf16 where native)."""
+        the transformers backend in float32); None lets OpenVINO choose (bf16 where native).
+        `max_batch`: rows `generate_batch` decodes together (CHRONICON_MAX_BATCH)."""
+        if max_batch < 1:
+            raise BadParameter("max_batch", f"must be 1 or more, got {max_batch}")
         self.model_dir = Path(model_dir)
+        self.max_batch = max_batch
         try:
             self.manifest = json.loads((self.model_dir / MANIFEST).read_text())
         except (OSError, ValueError) as exc:
@@ -182,47 +196,110 @@ class OpenVINOBackend(Backend):
             stats.extra["vision_s"] = time.perf_counter() - start
         return embeds
 
-    def _step(self, embeds: np.ndarray, length: int, positions: np.ndarray) -> np.ndarray:
+    def _step(self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """One call of the stateful language model: `embeds` (rows, new, hidden) appended to
+        the cache, `mask` (rows, cache + new) 1 where a slot holds a token, `positions` (rows,
+        new); the logits of each row's last slot, (rows, vocabulary)."""
         outputs = self.language.infer({
             "inputs_embeds": embeds,
-            "attention_mask": np.ones((1, length), dtype=np.int64),
-            "position_ids": positions[None].astype(np.int64),
-            "beam_idx": _ONE_ROW})
-        return np.asarray(outputs["logits"])[0, -1]
+            "attention_mask": mask.astype(np.int64),
+            "position_ids": positions.astype(np.int64),
+            "beam_idx": np.arange(embeds.shape[0], dtype=np.int32)})
+        return np.asarray(outputs["logits"])[:, -1]
 
     def generate(self, frames: list[Frame], prompt: str, params: GenerationParams,
                  on_piece: Callable[[str], None], *, video_fps: float | None = None,
                  video_duration: float | None = None,
                  on_event: EventCallback = ignore_event) -> GenerationStats:
-        run = self.start_run(frames, prompt, on_event)
+        request = GenerationRequest(frames, prompt, params, video_fps, video_duration, on_event)
+        check_request(frames, prompt)
+        self.load()
+        return self._generate_rows([request], lambda row, piece: on_piece(piece))[0]
+
+    def generate_batch(self, requests: list[GenerationRequest],
+                       on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
+        """Up to `max_batch` requests decoded together: each row's prompt (vision included)
+        prepared on its own, then the rows left-padded into ONE prefill and one decode call
+        per token for all of them, each row with its own decoding rule, limits, stopping and
+        streaming. Decode steps read the weights once for every row: that is the gain."""
+        for r in requests:
+            check_request(r.frames, r.prompt)
+        self.load()
+        stats: list[GenerationStats] = []
+        for start in range(0, len(requests), self.max_batch):
+            chunk = requests[start:start + self.max_batch]
+            stats += self._generate_rows(
+                chunk, lambda row, piece, first=start: on_piece(first + row, piece))
+        return stats
+
+    def _generate_rows(self, requests: list[GenerationRequest],
+                       on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
+        runs = [GenerationRun(r.frames, r.on_event) for r in requests]
         with self._lock:
-            with run.preprocessing():
-                inputs = self.prepare_inputs(frames, prompt, video_fps, video_duration)
-                run.prompt_tokens = int(inputs["input_ids"].shape[1])
-            text = IncrementalText(self.processor.tokenizer,
-                                   run.generating(on_piece, params.max_tokens))
-            rng = np.random.default_rng()
-            embeds = self._prompt_embeddings(inputs, run.stats)
-            length = embeds.shape[1]
-            self.language.reset_state()
-            prefill_start = time.perf_counter()
-            logits = self._step(embeds, length, np.arange(length))
+            prompts: list[tuple[dict[str, np.ndarray], GenerationRun]] = []
+            for run, r in zip(runs, requests, strict=True):
+                with run.preprocessing():
+                    inputs = self.prepare_inputs(r.frames, r.prompt, r.video_fps,
+                                                 r.video_duration)
+                    run.prompt_tokens = int(inputs["input_ids"].shape[1])
+                prompts.append((inputs, run))
+            texts = [IncrementalText(self.processor.tokenizer,
+                                     run.generating(lambda p, row=row: on_piece(row, p),
+                                                    r.params.max_tokens))
+                     for row, (run, r) in enumerate(zip(runs, requests, strict=True))]
+            # Vision runs inside GENERATE, as in the transformers backend (its time to first
+            # token covers vision + prefill).
+            embeds = [self._prompt_embeddings(inputs, run.stats)[0] for inputs, run in prompts]
+            generated = self._decode(embeds, [r.params for r in requests], runs, texts)
+            return [run.finish(count, at=at) for run, (count, at)
+                    in zip(runs, generated, strict=True)]
+
+    def _decode(self, embeds: list[np.ndarray], params: list[GenerationParams],
+                runs: list[GenerationRun], texts: list[IncrementalText]
+                ) -> list[tuple[int, float]]:
+        """Prefill the rows (left-padded to the longest prompt) and decode until every row
+        stops; each row's (tokens generated, perf_counter time it stopped)."""
+        rows = len(embeds)
+        width = max(e.shape[0] for e in embeds)
+        hidden = embeds[0].shape[1]
+        prefill = np.zeros((rows, width, hidden), dtype=np.float32)
+        mask = np.zeros((rows, width), dtype=np.int64)
+        for row, e in enumerate(embeds):
+            prefill[row, width - e.shape[0]:] = e
+            mask[row, width - e.shape[0]:] = 1
+        positions = np.maximum(mask.cumsum(axis=1) - 1, 0)
+        rng = np.random.default_rng()
+        self.language.reset_state()
+        prefill_start = time.perf_counter()
+        logits = self._step(prefill, mask, positions)
+        prefill_s = time.perf_counter() - prefill_start
+        for run in runs:
             run.first_token()
-            run.stats.extra["prefill_s"] = time.perf_counter() - prefill_start
-            generated = 0
-            while True:
-                token = _choose(logits, params, generated, self.eos_ids, rng)
-                generated += 1
-                if token in self.eos_ids:
-                    break
-                text.add(token)
-                if generated >= params.max_tokens:
-                    break
-                length += 1
-                step = np.asarray(self.embed(np.array([[token]], dtype=np.int64))[0])
-                logits = self._step(step, length, np.array([length - 1]))
-            text.finish()
-            return run.finish(generated)
+            run.stats.extra["prefill_s"] = prefill_s
+        next_position = positions[:, -1] + 1
+        generated = [0] * rows
+        stopped: list[float | None] = [None] * rows
+        pad = min(self.eos_ids)  # what a stopped row is fed while the others go on
+        while True:
+            tokens = []
+            for row in range(rows):
+                if stopped[row] is not None:
+                    tokens.append(pad)
+                    continue
+                token = _choose(logits[row], params[row], generated[row], self.eos_ids, rng)
+                generated[row] += 1
+                if token not in self.eos_ids:
+                    texts[row].add(token)
+                if token in self.eos_ids or generated[row] >= params[row].max_tokens:
+                    texts[row].finish()
+                    stopped[row] = time.perf_counter()
+                tokens.append(token)
+            if all(at is not None for at in stopped):
+                return [(count, at) for count, at in zip(generated, stopped, strict=True)]
+            step = np.asarray(self.embed(np.asarray(tokens, dtype=np.int64)[:, None])[0])
+            mask = np.concatenate([mask, np.ones((rows, 1), dtype=np.int64)], axis=1)
+            logits = self._step(step, mask, next_position[:, None])
+            next_position = next_position + 1
 
     def answer_yes_probability(self, frames: list[Frame], question: str) -> float | None:
         check_request(frames, question)
@@ -234,13 +311,11 @@ class OpenVINOBackend(Backend):
             inputs = self.prepare_inputs(frames, question)
             embeds = self._prompt_embeddings(inputs, GenerationStats())
             self.language.reset_state()
-            probs = _softmax(self._step(embeds, embeds.shape[1], np.arange(embeds.shape[1])))
+            length = embeds.shape[1]
+            probs = _softmax(self._step(embeds, np.ones((1, length)),
+                                        np.arange(length)[None])[0])
         p_yes, p_no = float(probs[sorted(yes)].sum()), float(probs[sorted(no)].sum())
         return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
-
-
-# The cache's row order (`beam_idx`): one row, kept in place.
-_ONE_ROW = np.zeros(1, dtype=np.int32)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
