@@ -111,10 +111,10 @@ def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> V
         check_pixel_budget(path, stream.codec_context.width, stream.codec_context.height,
                            max_pixels)
         rotation = _first_frame_rotation(path, container, stream)
+        # The header fields read below survive that decode: one open serves the whole probe.
+        return _video_info(path, container, frame_index(path), rotation)
     finally:
         container.close()
-    index = frame_index(path)
-    return _video_info(path, index, rotation)
 
 
 def frame_index(path: str | Path) -> FrameIndex:
@@ -238,35 +238,35 @@ def _clockwise(matrix_rotation: int | float, rotate_tag: str | None) -> int:
     return 0
 
 
-def _video_info(path: Path, index: FrameIndex, rotation: int) -> VideoInfo:
-    with open_video(path) as container:
-        stream = container.streams.video[0]
-        n = len(index)
-        if n == 0:
-            raise EmptyVideo(f"{path.name}: the video stream holds no frames")
-        fps, variable = _frame_rate(index, stream)
-        duration = _duration(index, fps)
-        warnings = [*index.notes, *_check_complete(path, container, index, duration)]
-        header = int(stream.frames or 0)
-        ctx = stream.codec_context
-        return VideoInfo(
-            path=str(path),
-            container=container.format.name,
-            codec=ctx.name,
-            width=ctx.width,
-            height=ctx.height,
-            rotation=rotation,
-            fps=round(fps, 6),
-            variable_fps=variable,
-            frame_count=n,
-            frame_count_source="header" if header == n else "packets",
-            duration=round(duration, 6),
-            has_audio=bool(container.streams.audio),
-            bit_rate=(container.bit_rate or None),
-            pix_fmt=ctx.pix_fmt or "",
-            keyframes=int(index.keyframe.sum()),
-            warnings=warnings,
-        )
+def _video_info(path: Path, container: av.container.InputContainer, index: FrameIndex,
+                rotation: int) -> VideoInfo:
+    stream = container.streams.video[0]
+    n = len(index)
+    if n == 0:
+        raise EmptyVideo(f"{path.name}: the video stream holds no frames")
+    fps, variable = _frame_rate(index, stream)
+    duration = _duration(index, fps)
+    warnings = [*index.notes, *_check_complete(path, container, index, duration)]
+    header = int(stream.frames or 0)
+    ctx = stream.codec_context
+    return VideoInfo(
+        path=str(path),
+        container=container.format.name,
+        codec=ctx.name,
+        width=ctx.width,
+        height=ctx.height,
+        rotation=rotation,
+        fps=round(fps, 6),
+        variable_fps=variable,
+        frame_count=n,
+        frame_count_source="header" if header == n else "packets",
+        duration=round(duration, 6),
+        has_audio=bool(container.streams.audio),
+        bit_rate=(container.bit_rate or None),
+        pix_fmt=ctx.pix_fmt or "",
+        keyframes=int(index.keyframe.sum()),
+        warnings=warnings,
+    )
 
 
 def _frame_rate(index: FrameIndex, stream: av.video.stream.VideoStream) -> tuple[float, bool]:
@@ -277,7 +277,9 @@ def _frame_rate(index: FrameIndex, stream: av.video.stream.VideoStream) -> tuple
     intervals = np.diff(index.pts).astype(np.float64) * float(index.time_base)
     span = float(intervals.sum())
     fps = (len(index) - 1) / span if span > 0 else 0.0
-    median = float(np.median(intervals))
+    # np.median would import numpy.ma on first use (~70 ms of a warm probe's ~150 ms).
+    ordered = np.sort(intervals)
+    median = float(ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
     tick = float(index.time_base)
     spread = float(intervals.max() - intervals.min())
     variable = spread > max(2 * tick, _VFR_TOLERANCE * median)
