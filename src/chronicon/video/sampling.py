@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Empty, SimpleQueue
 
 import numpy as np
 
@@ -52,49 +53,65 @@ STRATEGIES = tuple(SAMPLERS)
 def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) -> list[Frame]:
     """The exact frames `indices` of the video, resized and upright, sorted by index.
 
-    Targets in different groups of pictures are split into READERS runs decoded side by side
-    (FFmpeg decodes without holding the GIL): each run decodes its own groups, so two cores
-    work on two groups instead of passing frames of one group between threads.
+    Targets in different groups of pictures are decoded side by side by READERS readers
+    (FFmpeg decodes and scales without holding the GIL), each with its own single-threaded
+    decoder: two cores decode two groups rather than passing the frames of one group between
+    threads. Each reader takes the next group when it is done, costliest first (the frames from
+    the keyframe to the last target), so both cores stay busy to the end even when the groups
+    differ in cost or another process holds one core.
     """
     index = frame_index(path)
-    runs = _split_by_group(sorted(set(indices)), index, READERS)
-    if len(runs) == 1:
-        return _read_run(path, info, index, runs[0], resize, threads=True)
-    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        parts = pool.map(lambda run: _read_run(path, info, index, run, resize, threads=False),
-                         runs)
-        return sorted((f for part in parts for f in part), key=lambda f: f.index)
+    groups = _by_group(sorted(set(indices)), index)
+    if len(groups) < 2 or READERS < 2:
+        return _read_run(path, info, index, sorted(set(indices)), resize, threads=True)
+    work: SimpleQueue[list[int]] = SimpleQueue()
+    for group in sorted(groups, key=lambda g: g[-1] - index.keyframe_before(g[0]),
+                        reverse=True):
+        work.put(group)
+
+    def reader() -> list[Frame]:
+        with ExactFrameReader(path, index, threads=False) as exact:
+            frames: list[Frame] = []
+            while not work.empty():
+                try:
+                    group = work.get_nowait()
+                except Empty:
+                    break
+                frames += _frames(exact, info, index, group, resize)
+            return frames
+
+    with ThreadPoolExecutor(max_workers=min(READERS, len(groups))) as pool:
+        parts = [pool.submit(reader) for _ in range(min(READERS, len(groups)))]
+        return sorted((f for part in parts for f in part.result()), key=lambda f: f.index)
 
 
-# Decode runs side by side: the machines we run on have two cores or more.
+# Readers decoding side by side: the machines we run on have two cores or more.
 READERS = 2
 
 
-def _split_by_group(targets: list[int], index: FrameIndex, parts: int) -> list[list[int]]:
-    """Targets cut into at most `parts` runs of consecutive targets, never inside a group of
-    pictures, with about as many groups each (a group shared by two runs is decoded twice)."""
+def _by_group(targets: list[int], index: FrameIndex) -> list[list[int]]:
+    """Sorted targets cut into runs that share a group of pictures (one seek each)."""
     groups: list[list[int]] = []
     for k in targets:
-        key = index.keyframe_before(k)
-        if groups and index.keyframe_before(groups[-1][-1]) == key:
+        if groups and index.keyframe_before(groups[-1][-1]) == index.keyframe_before(k):
             groups[-1].append(k)
         else:
             groups.append([k])
-    if len(groups) < 2 or parts < 2:
-        return [targets]
-    size = -(-len(groups) // parts)
-    return [[k for g in groups[i:i + size] for k in g] for i in range(0, len(groups), size)]
+    return groups
 
 
 def _read_run(path: Path, info: VideoInfo, index: FrameIndex, targets: list[int], resize: int,
               threads: bool) -> list[Frame]:
     with ExactFrameReader(path, index, threads=threads) as reader:
-        frames = [(k, to_rgb_image(frame, info.rotation, resize))
-                  for k, frame in reader.read(targets)]
-        return [Frame(index=k, timestamp=round(index.timestamp(k), 6), image=image,
-                      warnings=(reader.warnings[k],) if k in reader.warnings else ())
-                for k, image in frames]
+        return _frames(reader, info, index, targets, resize)
 
+
+def _frames(reader: ExactFrameReader, info: VideoInfo, index: FrameIndex, targets: list[int],
+            resize: int) -> list[Frame]:
+    frames = [(k, to_rgb_image(frame, info.rotation, resize)) for k, frame in reader.read(targets)]
+    return [Frame(index=k, timestamp=round(index.timestamp(k), 6), image=image,
+                  warnings=(reader.warnings[k],) if k in reader.warnings else ())
+            for k, image in frames]
 
 
 def check_parameters(n: int, strategy: str, resize: int) -> None:
