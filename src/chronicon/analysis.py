@@ -32,7 +32,7 @@ from .options import DEFAULT_PROMPT, AnalysisOptions
 from .video.frames import Frame
 from .video.probe import VideoInfo, probe
 from .video.sampling import sample
-from .vlm.backend import Backend, BackendInfo, GenerationStats
+from .vlm.backend import Backend, BackendInfo, GenerationRequest, GenerationStats
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,46 @@ def _r(seconds: float) -> float:
     return round(seconds, 4)
 
 
+@dataclass
+class PreparedAnalysis:
+    """A video probed and sampled, waiting for the model: what `prepare_analysis` returns.
+    `request()` is its GenerationRequest, `complete()` turns the generated text and stats into
+    the `AnalysisResult` (its total counted from `started`). The job queue prepares several and
+    describes them in one `Backend.generate_batch` call; `analyze` does one."""
+
+    video_path: str  # as the caller gave it (the result JSON shows it so)
+    options: AnalysisOptions
+    info: VideoInfo
+    frames: list[Frame]
+    probe_s: float
+    sampling_s: float
+    started: float
+
+    def request(self, on_event: EventCallback = ignore_event) -> GenerationRequest:
+        return GenerationRequest(self.frames, self.options.prompt,
+                                 self.options.generation_params(),
+                                 video_fps=self.info.fps or None,
+                                 video_duration=self.info.duration, on_event=on_event)
+
+    def complete(self, backend: BackendInfo, text: str, stats: GenerationStats,
+                 model_load_s: float) -> AnalysisResult:
+        return AnalysisResult(
+            video_path=self.video_path,
+            options=self.options,
+            analysis=text.strip(),
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            backend=backend,
+            stats=stats,
+            times=StageTimes(probe=self.probe_s, sampling=self.sampling_s,
+                             model_load=model_load_s, preprocess=stats.preprocess_s,
+                             time_to_first_token=stats.time_to_first_token_s,
+                             generate=stats.generate_s,
+                             total=time.perf_counter() - self.started),
+            video=self.info,
+            frames=self.frames,
+        )
+
+
 def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
             on_event: EventCallback = ignore_event,
             on_frames: Callable[[list[Frame]], None] | None = None, *,
@@ -116,53 +156,50 @@ def analyze(video_path: str | Path, options: AnalysisOptions, backend: Backend,
     twice (the probe stage then takes no time). `on_frames` receives the sampled frames
     (with their images) before the model runs, so a caller can show them while the text is
     still being written."""
-    start = time.perf_counter()
-    path = Path(video_path)
-
-    with stage(on_event, Stage.PROBE, path.name) as probing:
-        info = info or probe(path)
-        probing.detail = f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"
-    probe_s = probing.seconds
-
-    with stage(on_event, Stage.SAMPLING,
-               f"{options.frames} frames, {options.sampling}") as sampling:
-        frames = sample(path, n=options.frames, strategy=options.sampling,
-                        resize=options.resize, info=info, on_event=on_event)
-        sampling.detail = f"{len(frames)} frames"
-    sampling_s = sampling.seconds
-    if on_frames is not None:
-        on_frames(frames)
-
-    on_event(StageStarted(Stage.MODEL_LOAD, backend.info().model_id))
-    load_s = backend.load()
-    on_event(StageFinished(Stage.MODEL_LOAD, load_s,
-                           "already loaded" if load_s == 0 else _describe_info(backend.info())))
-
+    prepared = prepare_analysis(video_path, options, on_event, on_frames, info=info)
+    load_s = load_model(backend, on_event)
     pieces: list[str] = []
 
     def on_piece(piece: str) -> None:
         pieces.append(piece)
         on_event(TokenGenerated(piece))
 
-    params = options.generation_params()
-    fps = info.fps or None
-    stats = backend.generate(frames, options.prompt, params, on_piece, video_fps=fps,
-                             video_duration=info.duration, on_event=on_event)
-    total = time.perf_counter() - start
-    return AnalysisResult(
-        video_path=str(video_path),
-        options=options,
-        analysis="".join(pieces).strip(),
-        timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-        backend=backend.info(),
-        stats=stats,
-        times=StageTimes(probe=probe_s, sampling=sampling_s, model_load=load_s,
-                         preprocess=stats.preprocess_s,
-                         time_to_first_token=stats.time_to_first_token_s,
-                         generate=stats.generate_s, total=total),
-        video=info,
-        frames=frames,
-    )
+    r = prepared.request(on_event)
+    stats = backend.generate(r.frames, r.prompt, r.params, on_piece, video_fps=r.video_fps,
+                             video_duration=r.video_duration, on_event=on_event)
+    return prepared.complete(backend.info(), "".join(pieces), stats, load_s)
+
+
+def prepare_analysis(video_path: str | Path, options: AnalysisOptions,
+                     on_event: EventCallback = ignore_event,
+                     on_frames: Callable[[list[Frame]], None] | None = None, *,
+                     info: VideoInfo | None = None) -> PreparedAnalysis:
+    """The PROBE and SAMPLING stages of `analyze` (same arguments): no model is touched."""
+    start = time.perf_counter()
+    path = Path(video_path)
+
+    with stage(on_event, Stage.PROBE, path.name) as probing:
+        info = info or probe(path)
+        probing.detail = f"{info.display_width}x{info.display_height}, {info.duration:.1f}s"
+
+    with stage(on_event, Stage.SAMPLING,
+               f"{options.frames} frames, {options.sampling}") as sampling:
+        frames = sample(path, n=options.frames, strategy=options.sampling,
+                        resize=options.resize, info=info, on_event=on_event)
+        sampling.detail = f"{len(frames)} frames"
+    if on_frames is not None:
+        on_frames(frames)
+    return PreparedAnalysis(str(video_path), options, info, frames, probing.seconds,
+                            sampling.seconds, start)
+
+
+def load_model(backend: Backend, on_event: EventCallback = ignore_event) -> float:
+    """The MODEL_LOAD stage: load `backend` if needed; seconds it took (0.0: already loaded)."""
+    on_event(StageStarted(Stage.MODEL_LOAD, backend.info().model_id))
+    load_s = backend.load()
+    on_event(StageFinished(Stage.MODEL_LOAD, load_s,
+                           "already loaded" if load_s == 0 else _describe_info(backend.info())))
+    return load_s
 
 
 def _describe_info(info: BackendInfo) -> str:
@@ -210,5 +247,6 @@ def write_output(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
-__all__ = ["AnalysisOptions", "AnalysisResult", "DEFAULT_PROMPT", "StageTimes", "analyze",
-           "result_filename", "save_result", "write_output", "write_result_json"]
+__all__ = ["AnalysisOptions", "AnalysisResult", "DEFAULT_PROMPT", "PreparedAnalysis", "StageTimes",
+           "analyze", "load_model", "prepare_analysis", "result_filename", "save_result",
+           "write_output", "write_result_json"]
