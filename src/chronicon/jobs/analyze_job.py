@@ -27,21 +27,31 @@ def run_analyze_job(job: JobRecord, context: JobContext) -> str:
     options = AnalysisOptions.from_dict(job.options)
     backend = context.backends.get(options.model)
     was_loaded = backend.loaded
-    # A job's analysis id is its job id: the frames go where the analysis will keep them.
-    frames_dir = frames_path(context.settings, job.id)
     result: AnalysisResult | None = None
-
-    def on_frames(frames: list[Frame]) -> None:
-        # Saved and announced before generation: the page shows them while the text is written.
-        for entry in save_frames(frames, frames_dir):
-            context.emit(Thumbnail(entry["position"], entry["index"], entry["timestamp"]))
-
     try:
         result = analyze(Path(job.video_path), options, backend, context.emit,
-                         on_frames=on_frames, info=_probed_info(job))
+                         on_frames=frame_saver(job, context), info=_probed_info(job))
     finally:
         if not was_loaded and backend.loaded:  # this job paid for the (one) model load
             context.backends.count_load(result.times.model_load if result else 0.0)
+    return record_and_act(job, result, context)
+
+
+def frame_saver(job: JobRecord, context: JobContext) -> Callable[[list[Frame]], None]:
+    """`on_frames` for a job: the frames are saved where its analysis will keep them (a job's
+    analysis id is its job id) and announced before generation, so the page shows them while
+    the text is written."""
+    frames_dir = frames_path(context.settings, job.id)
+
+    def on_frames(frames: list[Frame]) -> None:
+        for entry in save_frames(frames, frames_dir):
+            context.emit(Thumbnail(entry["position"], entry["index"], entry["timestamp"]))
+
+    return on_frames
+
+
+def record_and_act(job: JobRecord, result: AnalysisResult, context: JobContext) -> str:
+    """Record `result` as the job's analysis, then run the agent on it; the analysis id."""
     analysis_id = record_analysis(context.store, context.settings, result, job_id=job.id,
                                   source=job.source, video_filename=job.video_filename,
                                   frames_saved=True, extra=_upload_names(job, result))

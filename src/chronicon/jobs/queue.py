@@ -1,5 +1,11 @@
-"""The job queue: jobs persisted in SQLite and run one at a time by ONE worker thread that keeps
-one model backend loaded for every job (a model is never loaded per request).
+"""The job queue: jobs persisted in SQLite and run by ONE worker thread that keeps one model
+backend loaded for every job (a model is never loaded per request).
+
+The worker claims the oldest queued job. When it is an `analyze` job, its model's backend
+batches (`supports_batch`) and more `analyze` jobs for the same model are queued, it claims up
+to `max_batch` (CHRONICON_MAX_BATCH) of them with it: they share forward passes in one
+`generate_batch` call, and each still ends, records and reports on its own
+(`analyze_batch.py`). Anything else runs one job at a time.
 
 States: queued → running → done | failed, or queued → cancelled. Every progress event of a job
 is persisted (`job_events`) so a browser that reconnects, or opens a finished job, replays it.
@@ -41,7 +47,7 @@ class JobQueue:
         self.backends = backends
         self.agent_step = agent_step
         self.runner = JobRunner(settings, store, backends, agent_step)
-        self.worker = Worker(store.claim_next_job, self.runner.run,
+        self.worker = Worker(self._claim, self.runner.run_batch,
                              before_first=self._preload if preload else None,
                              stuck_after=stuck_after)
         self.runner.beat = self.worker.beat
@@ -111,6 +117,32 @@ class JobQueue:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.worker.stop(timeout)
+
+    def _claim(self) -> list[JobRecord]:
+        """The oldest queued job, with the companions it can share forward passes with."""
+        job = self.store.claim_next_job()
+        if job is None:
+            return []
+        return [job, *self._companions(job)]
+
+    def _companions(self, job: JobRecord) -> list[JobRecord]:
+        """More queued `analyze` jobs for `job`'s model, up to the backend's batch size (none
+        unless the backend batches). Whatever goes wrong here (a model name that cannot be
+        right) leaves `job` to run alone and report it."""
+        if job.kind != "analyze":
+            return []
+        from ..timeline import chunk_batch_size
+
+        try:
+            more = chunk_batch_size(self.backends.get(job.model)) - 1
+            if more < 1:
+                return []
+            default = self.backends.default_model
+            return self.store.claim_more_jobs("analyze", job.model or default, default, more,
+                                              after_seq=job.seq)
+        except Exception as exc:  # noqa: BLE001 - the claimed job must still run
+            log.warning("job %s runs alone: could not claim a batch with it (%s)", job.id, exc)
+            return []
 
     def _preload(self) -> None:
         try:

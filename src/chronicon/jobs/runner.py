@@ -56,6 +56,19 @@ class Unfinished(Exception):
         super().__init__("the job's end could not be recorded")
         self.finish = finish
 
+    @classmethod
+    def of_all(cls, finishes: list[Callable[[], None]]) -> Unfinished:
+        """The ends of several jobs (a batch): `finish()` records them in order, and a retry
+        starts from the first one still unrecorded, so no job is ended twice."""
+        pending = list(finishes)
+
+        def finish() -> None:
+            while pending:
+                pending[0]()
+                pending.pop(0)
+
+        return cls(finish)
+
 
 def failure_message(exc: BaseException) -> str:
     """What a failed job says about its cause (never a traceback or a server path)."""
@@ -67,8 +80,42 @@ def failure_message(exc: BaseException) -> str:
         f"internal error: {type(exc).__name__}"
 
 
+class JobEvents:
+    """One running job's event stream: `emit` persists an event (and beats), `on_event` is what
+    the job's stages report to (text pieces joined by a TokenBatcher; `flush()` sends the
+    rest). The stored file name in a detail is shown as the user's."""
+
+    def __init__(self, job: JobRecord, store: Store, beat: Callable[[], None]):
+        self.job = job
+        self._store = store
+        self._beat = beat
+        self._stored_name = Path(job.video_path).name
+        self._tokens = TokenBatcher(lambda text: self.emit(TokenGenerated(text)))
+
+    def emit(self, event: Event) -> None:
+        self._beat()
+        detail = getattr(event, "detail", "")
+        if isinstance(detail, str) and self._stored_name in detail:
+            # Show the user's file name, not our generated one.
+            event = dataclasses.replace(
+                event, detail=detail.replace(self._stored_name,
+                                             self.job.video_filename or "video"))
+        self._store.append_job_event(self.job.id, event.kind, to_dict(event))
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TokenGenerated):
+            self._tokens.add(event.text)
+            return
+        self._tokens.flush()
+        self.emit(event)
+
+    def flush(self) -> None:
+        self._tokens.flush()
+
+
 class JobRunner:
-    """Runs one job at a time for the worker (`run(job)`); `beat` marks progress."""
+    """Runs claimed jobs for the worker (`run(job)`, or `run_batch(jobs)`: analyze jobs that
+    share forward passes); `beat` marks progress."""
 
     def __init__(self, settings: Settings, store: Store, backends: WarmBackend,
                  agent_step: AgentStep | None = None, beat: Callable[[], None] = lambda: None):
@@ -78,46 +125,53 @@ class JobRunner:
         self.agent_step = agent_step
         self.beat = beat
 
+    def job_context(self, job: JobRecord) -> tuple[JobContext, JobEvents]:
+        """What one job runs with: its context (whose `emit` is the events' `on_event`) and
+        its event stream (to flush once the job's text is written)."""
+        events = JobEvents(job, self.store, lambda: self.beat())
+        context = JobContext(self.settings, self.store, self.backends, events.on_event,
+                             lambda: self.beat(), self.agent_step)
+        return context, events
+
     def run(self, job: JobRecord, kind: JobKind | None = None) -> None:
         """Run `job` with its registered kind, or with `kind` (the Redis queue's server side
         records a remote worker's result this way: the same events, the same end)."""
         run_kind = kind or get_job_kind(job.kind)
-        stored_name = Path(job.video_path).name
-
-        def emit(event: Event) -> None:
-            self.beat()
-            detail = getattr(event, "detail", "")
-            if isinstance(detail, str) and stored_name in detail:
-                # Show the user's file name, not our generated one.
-                event = dataclasses.replace(
-                    event, detail=detail.replace(stored_name, job.video_filename or "video"))
-            self.store.append_job_event(job.id, event.kind, to_dict(event))
-
-        tokens = TokenBatcher(lambda text: emit(TokenGenerated(text)))
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, TokenGenerated):
-                tokens.add(event.text)
-                return
-            tokens.flush()
-            emit(event)
-
-        context = JobContext(self.settings, self.store, self.backends, on_event, self.beat,
-                             self.agent_step)
+        context, events = self.job_context(job)
         try:
             try:
                 analysis_id = run_kind(job, context)
             finally:
-                tokens.flush()
+                events.flush()
         except Exception as exc:  # noqa: BLE001 - the worker must survive any one job
-            if isinstance(exc, ModelUnavailable):
-                self.backends.last_error = exc.message
-            if not isinstance(exc, ChroniconError):
-                log.exception("job %s failed", job.id)
-            message, error_type = failure_message(exc), type(exc).__name__
-            self._end(lambda: self._fail(job, message, error_type))
+            self.conclude(job, error=exc)
         else:
+            self.conclude(job, analysis_id)
+
+    def run_batch(self, jobs: list[JobRecord]) -> None:
+        """Run the jobs the worker claimed together: one job as `run` does; several `analyze`
+        jobs (same model, a batching backend) with one `generate_batch` call, each ending on
+        its own (see `analyze_batch.py`)."""
+        if len(jobs) == 1:
+            self.run(jobs[0])
+            return
+        from .analyze_batch import run_analyze_batch
+
+        run_analyze_batch(jobs, self)
+
+    def conclude(self, job: JobRecord, analysis_id: str | None = None,
+                 error: BaseException | None = None) -> None:
+        """End `job`: done with `analysis_id`, or failed with `error`'s cause. Raises
+        Unfinished when even that cannot be recorded."""
+        if error is None:
             self._end(lambda: self._done(job, analysis_id))
+            return
+        if isinstance(error, ModelUnavailable):
+            self.backends.last_error = error.message
+        if not isinstance(error, ChroniconError):
+            log.error("job %s failed", job.id, exc_info=error)
+        message, error_type = failure_message(error), type(error).__name__
+        self._end(lambda: self._fail(job, message, error_type))
 
     def _end(self, finish: Callable[[], None]) -> None:
         try:
@@ -137,4 +191,4 @@ class JobRunner:
                               error_type=error_type)
 
 
-__all__ = ["JobRunner", "TokenBatcher", "Unfinished", "failure_message"]
+__all__ = ["JobEvents", "JobRunner", "TokenBatcher", "Unfinished", "failure_message"]

@@ -1,10 +1,12 @@
-"""The worker: ONE supervised thread that claims queued jobs and runs them, one at a time.
+"""The worker: ONE supervised thread that claims queued jobs and runs them, one claim at a time
+(a claim is one job, or several `analyze` jobs that share forward passes: a batch).
 
 Supervision: an exception anywhere in the loop (a locked or full disk while claiming, a job's
 end that cannot be recorded) is logged and the loop starts again after a pause, so the thread
 lives as long as the process. A job whose end could not be recorded is retried first, before
 any new job is claimed. `health()` tells `/health` when the thread is dead after all, or when
-the running job has shown no sign of progress for `stuck_after` seconds.
+the running job (any job of a running batch) has shown no sign of progress for `stuck_after`
+seconds.
 """
 
 from __future__ import annotations
@@ -28,17 +30,25 @@ RETRY_PAUSE_S = 2.0
 
 @dataclass
 class JobRuntime:
-    """What the running job shares with `status()`: id, when it started, when it last moved."""
+    """What the running claim shares with `status()`: its job ids (several for a batch; the
+    oldest first), when it started, when any of its jobs last moved."""
 
-    job_id: str
+    job_ids: tuple[str, ...]
     started: float
     last_beat: float
 
+    @property
+    def job_id(self) -> str:
+        """The first (oldest) job of the claim."""
+        return self.job_ids[0]
+
 
 class Worker:
-    """`start()` the thread, `stop()` it at shutdown; `wake()` after a submit."""
+    """`start()` the thread, `stop()` it at shutdown; `wake()` after a submit. `claim()`
+    returns the jobs to run together (empty: nothing queued), `run(jobs)` runs and ends them."""
 
-    def __init__(self, claim: Callable[[], JobRecord | None], run: Callable[[JobRecord], None],
+    def __init__(self, claim: Callable[[], list[JobRecord]],
+                 run: Callable[[list[JobRecord]], None],
                  *, before_first: Callable[[], None] | None = None,
                  stuck_after: float = STUCK_AFTER_S, name: str = "chronicon-worker"):
         self._claim = claim
@@ -62,7 +72,8 @@ class Worker:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current job; a job cut off here is requeued by the next recover()."""
+        """Stop after the current job (or batch); a job cut off here is requeued by the next
+        recover()."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -73,7 +84,7 @@ class Worker:
         self._wake.set()
 
     def beat(self) -> None:
-        """The running job made progress."""
+        """The running job (any job of a batch) made progress."""
         current = self.current
         if current is not None:
             current.last_beat = time.monotonic()
@@ -109,15 +120,15 @@ class Worker:
             if self._unfinished is not None:
                 self._unfinished.finish()
                 self._unfinished = None
-            job = self._claim()
-            if job is None:
+            jobs = self._claim()
+            if not jobs:
                 self._wake.wait(timeout=1.0)
                 self._wake.clear()
                 continue
             now = time.monotonic()
-            self.current = JobRuntime(job.id, now, now)
+            self.current = JobRuntime(tuple(job.id for job in jobs), now, now)
             try:
-                self._run(job)
+                self._run(jobs)
             except Unfinished as exc:
                 self._unfinished = exc
                 raise

@@ -141,6 +141,30 @@ class JobRecords:
                          (RUNNING, utc_now(), row[0]))
         return self.get_job(row[0])
 
+    def claim_more_jobs(self, kind: str, model: str, default_model: str, limit: int,
+                        after_seq: int) -> list[JobRecord]:
+        """Up to `limit` more queued jobs of `kind` whose model is `model` (a job without a
+        model runs `default_model`), oldest first and queued after `after_seq` (the job already
+        claimed), atomically moved to running: the companions of a batch. Jobs of another kind
+        or model in between keep their place; the oldest queued job is always the next one
+        `claim_next_job` takes, so a skipped job waits for one batch at most."""
+        if limit < 1:
+            return []
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM jobs WHERE state = ? AND kind = ? AND seq > ?"
+                " AND COALESCE(model, ?) = ? ORDER BY seq LIMIT ?",
+                (QUEUED, kind, after_seq, default_model, model, limit))]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            # Read back inside the transaction: a job moved to running is always returned.
+            conn.execute(f"UPDATE jobs SET state = ?, started_at = ? WHERE id IN ({marks})",
+                         (RUNNING, utc_now(), *ids))
+            rows = conn.execute(f"SELECT * FROM jobs WHERE id IN ({marks}) ORDER BY seq",
+                                ids).fetchall()
+        return [JobRecord.from_row(r) for r in rows]
+
     def finish_job(self, job_id: str, state: str, event: tuple[str, dict[str, Any]],
                    analysis_id: str | None = None, error: str | None = None,
                    error_type: str | None = None) -> None:

@@ -54,6 +54,7 @@ def health_data(request: Request) -> dict[str, Any]:
         "quantization": model["quantization"],
         "queue_depth": counts["queued"],
         "running_job": current.job_id if current else None,
+        "running_jobs": list(current.job_ids) if current else [],  # several: a batch
         "jobs": counts,
         "agent_enabled": services.settings.agent_enabled,
         "auth_required": services.settings.api_token is not None,

@@ -33,7 +33,7 @@
       const [health, jobs] = await Promise.all([api("GET", "/health"), api("GET", "/api/jobs?limit=25")]);
       document.getElementById("health-status").textContent = health.status;
       document.getElementById("health-queue").textContent = health.queue_depth;
-      document.getElementById("health-running").textContent = health.running_job ? "one running" : "idle";
+      document.getElementById("health-running").textContent = (health.running_jobs || []).length ? `${health.running_jobs.length} running` : "idle";
       document.getElementById("health-loaded").textContent = (health.model_loaded ? "loaded" : "not loaded yet") + " · " + (health.device || "");
       renderJobs(jobs.items);
       renderWorkers(health.workers);
