@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -137,12 +138,16 @@ def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
     stored = index_cache.load(path, size, mtime_ns)
     if stored is not None:
         return stored
-    with open_video(Path(path)) as container:
-        audio = container.streams.audio[0] if container.streams.audio else None
-        stream = container.streams.video[0]
-        packets = scan_packets(container, stream, audio)
-        time_base = stream.time_base or Fraction(1, 1)
-    index = build_index(packets, calibrate(Path(path)), time_base)
+    # The calibration decode (FFmpeg, without the GIL) runs on one core while the demux pass
+    # (mostly Python per packet) runs on the other: the cold cost is the longer of the two.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        calibration = pool.submit(calibrate, Path(path))
+        with open_video(Path(path)) as container:
+            audio = container.streams.audio[0] if container.streams.audio else None
+            stream = container.streams.video[0]
+            packets = scan_packets(container, stream, audio)
+            time_base = stream.time_base or Fraction(1, 1)
+        index = build_index(packets, calibration.result(), time_base)
     # A file still being written (an upload, a recording) changed while we read it: what we
     # read belongs to no version we could name, so it is not kept on disk.
     with contextlib.suppress(OSError):
