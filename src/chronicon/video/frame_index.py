@@ -163,11 +163,15 @@ class Calibration:
 
 
 def calibrate(path: Path) -> Calibration:
-    """Decode the start of the stream as a player does (damaged packets are skipped)."""
+    """Decode the start of the stream as a player does (damaged packets are skipped), for
+    the timestamps of the frames that come out."""
     fed: list[int] = []
     outputs: list[int | None] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        # Only the timestamps of what comes out matter here, never the pixels: the in-loop
+        # deblocking filter (a fifth of H.264 decoding) changes pixels only, so skip it.
+        stream.codec_context.options = {"skip_loop_filter": "all"}
         for packet in container.demux(stream):
             if len(fed) >= CALIBRATION_PACKETS:
                 packet = None  # noqa: PLW2901 - flush what the decoder still holds
