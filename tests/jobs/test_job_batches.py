@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from chronicon.config import Settings
+from chronicon.jobs.runner import Unfinished
 from chronicon.options import AnalysisOptions
 from chronicon.store import Store
 from chronicon.vlm.backend import GenerationRequest, GenerationStats
@@ -192,3 +193,25 @@ def test_a_backend_that_does_not_batch_runs_one_job_at_a_time(web_settings: Sett
     assert [j["state"] for j in jobs] == ["done", "done"]
     assert backend.batches == [] and backend.singles == 2
     assert jobs[1]["started_at"] >= jobs[0]["finished_at"]  # the second waited for the first
+
+
+def test_the_unrecorded_ends_of_a_batch_are_retried_once_each() -> None:
+    """Several jobs' ends that could not be recorded (a full disk): a retry records each one
+    still missing, never one twice."""
+    recorded: list[str] = []
+    disk_full = [True]
+
+    def end(name: str) -> Callable[[], None]:
+        def finish() -> None:
+            if name == "b" and disk_full[0]:
+                raise OSError("database or disk is full")
+            recorded.append(name)
+        return finish
+
+    unfinished = Unfinished.of_all([end("a"), end("b"), end("c")])
+    with pytest.raises(OSError):
+        unfinished.finish()
+    disk_full[0] = False
+    unfinished.finish()
+    unfinished.finish()
+    assert recorded == ["a", "b", "c"]
