@@ -11,7 +11,8 @@ WebM, MJPEG in AVI.
 The yardstick is a full decode: the mean grey change between each frame and the one before
 (64x48 thumbnails). For 8 picks, the table gives the mean percentile of that curve at the
 picks (the full decode's own top 8, kept apart like ours, and uniform picks for reference)
-and how many times cheaper `motion_scores` is than the full decode (wall time, same run).
+and how many times cheaper `motion_scores` is than the full decode (wall time, same run; and
+CPU time, steadier on a shared machine: both decode on one core).
 Prints a table; writes benchmarks/results/motion.json.
 
 Targets (issue 11): on fixed-camera footage the motion picks at >= the 85th percentile while
@@ -21,6 +22,7 @@ Targets (issue 11): on fixed-camera footage the motion picks at >= the 85th perc
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -63,8 +65,9 @@ def clips() -> list[Path]:
     return out
 
 
-def full_decode_change(path: Path) -> tuple[np.ndarray, float]:
-    started = time.perf_counter()
+def full_decode_change(path: Path) -> tuple[np.ndarray, float, float]:
+    """The yardstick curve, the wall time and the CPU time of the full decode."""
+    started, cpu = time.perf_counter(), time.process_time()
     greys = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
@@ -73,7 +76,7 @@ def full_decode_change(path: Path) -> tuple[np.ndarray, float]:
     change = np.zeros(len(greys))
     for k in range(1, len(greys)):
         change[k] = float(np.abs(greys[k] - greys[k - 1]).mean())
-    return change, time.perf_counter() - started
+    return change, time.perf_counter() - started, time.process_time() - cpu
 
 
 def percentile_at(change: np.ndarray, picks: list[int]) -> float:
@@ -85,10 +88,10 @@ def main() -> None:
     rows = []
     for path in clips():
         index = frame_index(path)
-        change, full_s = full_decode_change(path)
-        started = time.perf_counter()
+        change, full_s, full_cpu = full_decode_change(path)
+        started, cpu = time.perf_counter(), time.process_time()
         scores = motion_scores(path, index)
-        ours_s = time.perf_counter() - started
+        ours_s, ours_cpu = time.perf_counter() - started, time.process_time() - cpu
         gap = max(1, len(index) // (2 * N))
         picks = fill_with_uniform(pick_peaks(scores, N, gap), len(index), N)
         row = {"clip": path.name, "frames": len(index), "codec": index_codec(path),
@@ -96,16 +99,18 @@ def main() -> None:
                "uniform_percentile": percentile_at(change, uniform_indices(len(index), N)),
                "full_decode_top8_percentile": percentile_at(change, pick_peaks(change, N, gap)),
                "full_decode_s": round(full_s, 3), "motion_s": round(ours_s, 3),
-               "cheaper_x": round(full_s / ours_s, 1), "picks": picks}
+               "cheaper_x": round(full_s / ours_s, 1),
+               "full_decode_cpu_s": round(full_cpu, 3), "motion_cpu_s": round(ours_cpu, 3),
+               "cheaper_cpu_x": round(full_cpu / ours_cpu, 1), "picks": picks}
         rows.append(row)
         print(f"{row['clip']:18} {row['codec']:9} motion P{row['motion_percentile']:5}  "
               f"uniform P{row['uniform_percentile']:5}  full-decode top8 "
               f"P{row['full_decode_top8_percentile']:5}  {row['cheaper_x']:5}x cheaper "
-              f"({ours_s:.2f} s vs {full_s:.2f} s)", flush=True)
+              f"({ours_s:.2f} s vs {full_s:.2f} s; CPU {row['cheaper_cpu_x']}x)", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                                   "rows": rows}, indent=2))
-    print(f"\nwrote {RESULTS}")
+                                   "load_average": os.getloadavg(), "rows": rows}, indent=2))
+    print(f"\nload average {os.getloadavg()[0]:.2f}; wrote {RESULTS}")
 
 
 def index_codec(path: Path) -> str:

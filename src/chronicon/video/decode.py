@@ -74,6 +74,15 @@ class ExactFrameReader:
         self._damage: str | None = None  # the damaged packet the current frames follow
         self._run_damage: str | None = None  # the last damaged packet since the last seek
 
+    @property
+    def codec_name(self) -> str:
+        return self._stream.codec_context.name
+
+    def set_decoder_options(self, options: dict[str, str]) -> None:
+        """Decoder options (e.g. `{"lowres": "3"}`: 1/8-size frames) for every frame read;
+        call before the first read."""
+        self._stream.codec_context.options = options
+
     def __enter__(self) -> ExactFrameReader:
         return self
 

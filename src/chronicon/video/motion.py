@@ -1,61 +1,105 @@
 """Cheap motion scores per frame, and picking the n strongest moments kept apart in time.
 
-Motion is measured with pixels, on small grey images, at a few hundred probes: the change
-between neighbouring frames, unless it jumps far above the change just before (a hard cut or
-a flash is not motion).
+Motion is measured with pixels, on small grey images: the mean grey change between
+neighbouring frames, unless it jumps far above the change around it (a hard cut or a flash is
+not motion). Every path works in two stages:
 
-- Inter-coded streams (H.264, MPEG-4, HEVC, ...): decoding the frames before a probe from its
-  keyframe would cost a full decode on long groups of pictures (a security camera's can be 10 s
-  long). So each probe decodes a short window of `WINDOW` frames starting right there, on a
-  non-keyframe, at the decoder's lowest resolution where it has one (`lowres`). The references
-  are missing, so the pictures are not exact, but what changes between them is exactly what
-  the packets code: the residual and moved blocks of the moving objects. Measured on OpenCV's
-  vtest.avi (fixed camera, 795 frames, 250-frame GOPs): picks at the 90th-93rd percentile of a
-  full-decode frame-difference curve, 4-6x cheaper than that full decode; packet sizes alone
-  (rate control flattens them) gave the 52nd-61st.
-  Half the probes go where packet sizes peak (the cheap first signal, keyframes and the first
-  second of rate-control ramp left out), half are evenly spread.
-- Intra-only streams (MJPEG, ProRes, all-intra) decode every frame alone: probes there read
-  exact frames.
-- When a decoder yields nothing from a window (VP9 and AV1 need their references), packet-size
-  candidates are checked with exact frames, the cheapest to reach first, within a budget of a
-  quarter of the clip (`verified_packet_scores`).
+1. Coarse: probes (a few hundred at most, each two or three frames) tell where motion is.
+2. Refine: around the `REFINE_CANDIDATES` strongest coarse probes, runs of `REFINE_RUN`
+   consecutive frames are decoded and each frame scores the change typical of its run (how
+   much moves there: steadier than any one frame) plus its own change (which frame moves
+   most). Motion is not smooth frame to frame (a camera that delivers new images unevenly,
+   frames coded at different quality): the frame that changes most within a moving stretch
+   is worth finding, not just the stretch. Measured on OpenCV's vtest.avi and four
+   re-encodings of it: picks at the 85th-98th percentile of a full-decode frame-difference
+   curve, against the 69th-92nd with evenly spread probes alone.
+
+How runs of frames are decoded depends on the stream:
+
+- Inter-coded streams whose decoder carries on when packets are left out (H.264, HEVC,
+  MPEG-4, ...; `window_motion_scores`): decoding the frames before a probe from its keyframe
+  would cost a full decode on long groups of pictures (a security camera's can be 10 s
+  long). So one pass over the file feeds the decoder only the runs (and the keyframe before
+  each), at its lowest resolution where it has one (`lowres`); it predicts each run from the
+  last frames it decoded. On a fixed camera those show the same background, so the pictures
+  come out nearly exact, and what changes between them is what the packets code: the moving
+  objects. Half the coarse probes go where packet sizes peak (the cheap first signal,
+  keyframes and the first second of rate-control ramp left out), half are evenly spread.
+- Intra-only streams (MJPEG, ProRes, all-intra) decode every frame alone: runs there are exact
+  frames, at the decoder's lowest resolution where it has one (`pixel_motion_scores`).
+- Decoders whose state a gap corrupts (VP9, AV1) decode exact runs from keyframes, within
+  VERIFY_BUDGET of the clip: the start of every group of pictures first, then further on in
+  the groups whose starts move most (`verified_packet_scores`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
-from .decode import ExactFrameReader, open_video, thumbnail
+from .decode import ExactFrameReader, open_video
 from .frame_index import FrameIndex
 from .probe import file_version, frame_index
 from .sampler import Sampler, fill_with_uniform
 
-# Probes per clip: enough to place motion within ~0.3 % of the clip.
+# Coarse probes per clip: enough to place motion within ~0.3 % of the clip.
 MAX_PIXEL_PROBES = 300
 MAX_WINDOW_PROBES = 80
-# Frames decoded per window probe: the last pair is measured, the pair before it tells a cut.
+# Coarse pixel probes (intra-only streams): one every this many frames, three frames each
+# (at most MAX_PIXEL_PROBES): an eighth of the clip, the refinement adds up to REFINE_RUN
+# frames for each of REFINE_CANDIDATES.
+PIXEL_PROBE_SPACING = 24
+# Coarse window probes: one every this many frames (at most MAX_WINDOW_PROBES).
+WINDOW_PROBE_SPACING = 20
+# Frames decoded per coarse window probe: the last pair is measured, the pair before it tells
+# a cut.
 WINDOW = 3
+# Refinement: this many of the strongest coarse probes, each centred in a run of this many
+# consecutive frames (about a second of a 10-fps camera, a third of a second at 30 fps).
+REFINE_CANDIDATES = 12
+REFINE_RUN = 9
+# Frames decoded and dropped before a run decoded without references (B-frame streams):
+# pictures built from grey settle over the first frames.
+WINDOW_LEAD = 2
+# Frames a sampler is usually asked for (sampling.DEFAULT_FRAMES): regions verified on
+# reference-needing streams are spaced like its picks (N / 2n frames apart).
+TYPICAL_PICKS = 8
+# Exact decoding (intra-only probes, or runs from keyframes) decodes at most this share of
+# the clip; runs from keyframes spend VERIFY_START_SHARE of it on the start of every group.
+VERIFY_BUDGET = 0.25
+VERIFY_START_SHARE = 0.3
 # Grey-level change (0-255) that counts as a changed pixel rather than coding noise.
 PIXEL_NOISE = 12
 # Scores whose peak is this close to their median carry no information: sample uniformly.
 FLAT_PEAK_RATIO = 1.15
-# A change this many times the one before it is a cut or a flash, not motion.
+# A change this many times the typical one around it is a cut or a flash, not motion; changes
+# below CUT_FLOOR grey levels are never taken for one (noise on a still scene varies a lot).
 CUT_JUMP = 4.0
+CUT_FLOOR = 1.0
+# Decoders that keep decoding when packets are left out: a frame names the frames it is
+# predicted from, and one missing is replaced (by the last picture decoded, or grey), with no
+# state adapted frame by frame that a gap would corrupt. Not VP8/VP9/AV1: their entropy coder
+# adapts its probabilities from every frame, so a frame decoded after a gap is noise.
+STALE_REFERENCE_CODECS = frozenset({"h264", "hevc", "mpeg4", "msmpeg4v1", "msmpeg4v2",
+                                    "msmpeg4", "h263", "h263p", "mpeg1video", "mpeg2video"})
 # Decoders that can decode at 1/8 size (the `lowres` option): far less work per frame.
 LOWRES_CODECS = frozenset({"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "h263", "h263p",
                            "mpeg1video", "mpeg2video", "wmv1", "wmv2", "mjpeg"})
-# Verifying packet-size candidates with exact frames decodes at most this share of the clip.
-VERIFY_BUDGET = 0.25
 # Seconds at the start whose packet sizes reflect the encoder's rate control settling.
 RAMP_SECONDS = 1.0
 # Share of window probes whose decoder must yield frames before we trust them.
 MIN_PROBES_ANSWERED = 0.5
+# Grey thumbnails are about this many pixels across.
+GREY_WIDTH = 64
+# Pixel formats whose first plane is 8-bit luma, read without conversion.
+_EIGHT_BIT_LUMA = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p",
+                             "yuvj444p", "yuv411p", "yuv440p", "yuvj440p", "nv12", "nv21",
+                             "gray"})
 
 
 class MotionSampler(Sampler):
@@ -107,117 +151,301 @@ def packet_motion_scores(index: FrameIndex, window_s: float = 0.5) -> np.ndarray
     return scores
 
 
+# ---- window runs: inter-coded streams, decoded on stale references -------------------------
+
 def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
-    """Motion at window probes (see the module docstring), interpolated to every frame; None
-    when the decoder cannot start away from keyframes."""
+    """Motion at window probes refined around the strongest (see the module docstring),
+    interpolated to every other frame; None when the decoder cannot decode runs of frames
+    without the frames before them."""
+    if index.positioning != "pts":
+        return None  # frames are named by their timestamps here
+    with open_video(path) as container:
+        context = container.streams.video[0].codec_context
+        codec, reorders = context.name, bool(context.has_b_frames)
+    if codec not in STALE_REFERENCE_CODECS:
+        return None
     n = len(index)
     probes = _window_probes(index)
-    found: dict[int, float] = {}
-    with open_video(path) as container:
-        stream = container.streams.video[0]
-        options = {"skip_loop_filter": "all", "flags2": "+showall"}
-        if stream.codec_context.name in LOWRES_CODECS:
-            options["lowres"] = "3"
-        stream.codec_context.options = options
-        for end in probes:
-            greys = _decode_window(container, stream, index, end)
-            if len(greys) >= 2:  # a B-frame whose references are missing is not output
-                found[end] = _steady_change(*greys[-3:])
+    runs = [(k - WINDOW + 1, k) for k in probes]
+    greys = _decode_runs(path, index, runs, restart=False)
+    # B-frames: the single pass loses some frames; decode those probes again, afresh.
+    lost = [(a, b) for a, b in runs if b not in greys or b - 1 not in greys]
+    greys.update(_decode_runs(path, index, lost, restart=True))
+    changes = _run_changes(greys)
+    found = {k: _probe_change(changes, k) for k in probes if k in changes}
     if len(found) < MIN_PROBES_ANSWERED * len(probes):
         return None
     ends = np.asarray(sorted(found))
-    return np.interp(np.arange(n), ends, [found[k] for k in ends])
-
-
-def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
-    """Packet-size candidates checked with exact pixels, for decoders that cannot start away
-    from a keyframe (VP9, AV1): the candidates cheapest to reach first, until VERIFY_BUDGET of
-    the clip is decoded. Verified candidates score their measured change (plus a tie-break by
-    packet score), the rest keep a tenth of their normalised packet score."""
-    n = len(index)
-    packets = packet_motion_scores(index)
-    top = float(packets.max()) or 1.0
-    scores = packets / top * 0.1
-    candidates = pick_peaks(packets, MAX_WINDOW_PROBES // 2, max(1, n // MAX_WINDOW_PROBES))
-    budget, spent, chosen = VERIFY_BUDGET * n, 0, []
-    for k in sorted(candidates, key=lambda k: k - index.keyframe_before(k)):
-        cost = k + 1 - index.keyframe_before(max(k - 2, 0))
-        if spent + cost > budget:
-            continue
-        spent += cost
-        chosen.append(k)
-    if not chosen:
-        return packets
-    wanted = sorted({j for k in chosen for j in (k - 2, k - 1, k) if j >= 0})
-    with ExactFrameReader(path, index) as reader:
-        greys = {j: thumbnail(frame) for j, frame in reader.read(wanted)}
-    for k in chosen:
-        seen = [greys[j] for j in (k - 2, k - 1, k) if j in greys]
-        if len(seen) >= 2:
-            scores[k] = 1.0 + _steady_change(*seen) + scores[k]
-    return scores
+    coarse = np.interp(np.arange(n), ends, [found[k] for k in ends])
+    runs = _refine_runs(coarse, exclude=())
+    return _refined(coarse, runs, _decode_runs(path, index, runs, restart=reorders))
 
 
 def _window_probes(index: FrameIndex) -> list[int]:
     n = len(index)
     first = min(WINDOW, n - 1)
-    count = min(MAX_WINDOW_PROBES, max(2, n // 8))
+    count = min(MAX_WINDOW_PROBES, max(2, n // WINDOW_PROBE_SPACING))
     even = np.linspace(first, n - 1, num=count // 2).astype(int)
     peaks = pick_peaks(packet_motion_scores(index), count - len(even), max(1, n // count))
     return sorted(set(even.tolist()) | {max(first, k) for k in peaks})
 
 
-def _decode_window(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                   index: FrameIndex, end: int) -> list[np.ndarray]:
-    """Grey images of the frames decoded from WINDOW frames before `end` up to `end`."""
-    first, want = int(index.pts[max(0, end - WINDOW + 1)]), int(index.pts[end])
-    container.seek(first, backward=True, any_frame=True, stream=stream)
-    greys: list[np.ndarray] = []
-    for read, packet in enumerate(container.demux(stream)):
-        if read > 4 * WINDOW + 4:
-            return []  # the container only seeks to keyframes (Matroska): not cheap here
-        with contextlib.suppress(av.FFmpegError):  # missing references: expected here
-            for frame in stream.decode(packet):
-                if frame.pts is not None and first <= frame.pts <= want:
-                    greys.append(_grey(frame))
-                if frame.pts is not None and frame.pts >= want:
-                    return greys  # B-frames: the target comes out after later packets
+def _decode_runs(path: Path, index: FrameIndex, runs: list[tuple[int, int]],
+                 restart: bool) -> dict[int, np.ndarray]:
+    """Grey images of the frames of each run (first, last) that the decoder yields, decoded
+    without the frames between runs.
+
+    Without `restart`, one pass over the file feeds the decoder only the runs and the
+    keyframe before each (the packets between are demuxed and dropped): it predicts a run
+    from the last frames it decoded (the run before, or the keyframe). On a fixed camera
+    those show the same background, so the pictures come out nearly exact, and what changes
+    between them is what the packets code, the moving objects. A decoder that reorders
+    frames (B-frames) loses some frames across such gaps, so for runs that must come out
+    whole, `restart` decodes each from a fresh seek to WINDOW_LEAD frames before it, without
+    references (the first pictures build up from grey). Packets are fed in contiguous
+    stretches of decoding order (a B-frame comes with the frames it is predicted from).
+    """
+    wanted = {int(index.pts[j]) for a, b in runs for j in range(max(0, a), b + 1)}
+    lead = WINDOW_LEAD if restart else 0
+    stretches = _merge_runs([(max(0, a - lead), b) for a, b in runs])
+    greys: dict[int, np.ndarray] = {}
+    if not stretches:
+        return greys
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = _fast_decoding(stream.codec_context.name)
+        if restart:
+            frames = (frame for stretch in stretches
+                      for frame in _decode_stretches(container, stream, index, [stretch],
+                                                     keyframes=False))
+        else:
+            frames = _decode_stretches(container, stream, index, stretches, keyframes=True)
+        for frame in frames:
+            if frame.pts in wanted:
+                greys[int(np.searchsorted(index.pts, frame.pts))] = grey(frame)
     return greys
 
 
-def _grey(frame: av.VideoFrame, width: int = 64) -> np.ndarray:
-    """The luma plane, strided down to about `width` pixels across (no scaling work)."""
-    plane = frame.planes[0]
-    luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-    step = max(1, frame.width // width)
-    return luma[:frame.height:step, :frame.width:step].astype(np.int16)
+def _decode_stretches(container: av.container.InputContainer,
+                      stream: av.video.stream.VideoStream, index: FrameIndex,
+                      stretches: list[tuple[int, int]],
+                      keyframes: bool) -> Iterator[av.VideoFrame]:
+    """The frames decoded while feeding the stretches (sorted, apart), with the keyframe
+    before each if `keyframes` (then from a seek to the first of those), else from a seek to
+    the first stretch."""
+    keys = {int(index.pts[index.keyframe_before(a)]) for a, _ in stretches} if keyframes \
+        else set()
+    bounds = [(int(index.pts[a]), int(index.pts[b])) for a, b in stretches]
+    # Lands on the first packet of the stretch where the container indexes every packet
+    # (MP4, AVI), on the keyframe before it where it indexes only keyframes (Matroska).
+    container.seek(min(keys) if keys else bounds[0][0], backward=True,
+                   any_frame=not keys, stream=stream)
+    current, feeding = 0, False
+    for packet in container.demux(stream):
+        if packet.size:
+            while (current < len(bounds) and packet.dts is not None
+                   and packet.dts > bounds[current][1]):
+                current, feeding = current + 1, False  # every frame of the stretch is fed
+            if current == len(bounds):
+                break
+            if packet.pts in keys:
+                pass
+            elif packet.pts is None or packet.pts < bounds[current][0]:
+                continue  # not a frame of the stretch, nor a reference worth its cost
+            else:
+                feeding = True
+            if not feeding and packet.pts not in keys:
+                continue
+        with contextlib.suppress(av.FFmpegError):  # missing references: decoded anyway
+            yield from stream.decode(packet if packet.size else None)
+        if not packet.size:
+            return
+    with contextlib.suppress(av.FFmpegError):
+        yield from stream.decode(None)  # the frames held back for reordering
 
 
-def _steady_change(*greys: np.ndarray) -> float:
-    """Mean grey change between the last two images, unless it jumps far above the change
-    between the two before (a cut or a flash, not motion: then the earlier change). The
-    earlier pair alone would be a worse measure: right after a seek to a non-keyframe,
-    pictures still build up from missing references."""
-    last = float(np.abs(greys[-1] - greys[-2]).mean())
-    if len(greys) < 3:
-        return last
-    before = float(np.abs(greys[-2] - greys[-3]).mean())
-    return last if last <= CUT_JUMP * max(before, 1.0) else before
+def _merge_runs(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for a, b in sorted(runs):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
 
+
+def _fast_decoding(codec: str) -> dict[str, str]:
+    options = {"skip_loop_filter": "all", "flags2": "+showall"}
+    if codec in LOWRES_CODECS:
+        options["lowres"] = "3"
+    return options
+
+
+# ---- exact runs: intra-only streams, and decoders that need their references ---------------
 
 def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
-    """Changed share of pixels (`changed_fraction`) around evenly spread probes k, over the
-    pairs (k-1, k) and (k, k+1), the smaller one; interpolated to every frame."""
+    """Intra-only streams: exact coarse probes (three frames each, evenly spread), refined
+    around the strongest; interpolated to every other frame."""
     n = len(index)
-    # Three frames a probe: a twelfth of the frames as probes decodes a quarter of the clip.
-    count = min(MAX_PIXEL_PROBES, max(2, n // 12), n - 2)
-    probes = np.unique(np.linspace(1, n - 2, num=count).astype(int))
-    wanted = sorted(set((probes - 1).tolist()) | set(probes.tolist()) | set((probes + 1).tolist()))
-    with ExactFrameReader(path, index, threads=False) as reader:
-        thumbs = {k: thumbnail(frame) for k, frame in reader.read(wanted)}
-    diffs = np.asarray([min(changed_fraction(thumbs[k - 1], thumbs[k]),
-                            changed_fraction(thumbs[k], thumbs[k + 1])) for k in probes])
-    return np.interp(np.arange(n), probes, diffs)
+    count = min(MAX_PIXEL_PROBES, max(2, n // PIXEL_PROBE_SPACING), n - 2)
+    probes = np.unique(np.linspace(1, n - 2, num=count).astype(int)).tolist()
+    with _exact_reader(path, index) as reader:
+        greys = _read_greys(reader, [j for k in probes for j in (k - 1, k, k + 1)])
+        changes = _run_changes({j: greys[j] for j in greys})
+        found = {k: _probe_change(changes, k + 1) for k in probes}
+        scores = np.interp(np.arange(n), probes, [found[k] for k in probes])
+        refined = _refine_runs(scores, exclude=greys)
+        greys.update(_read_greys(reader, [j for start, end in refined
+                                          for j in range(start - 1, end + 1)
+                                          if j not in greys]))
+    return _refined(scores, refined, greys)
+
+
+def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
+    """Exact runs from keyframes for decoders that cannot start away from one (VP9, AV1),
+    within VERIFY_BUDGET of the clip, every frame decoded scoring its own change.
+    VERIFY_START_SHARE of the budget decodes the start of every group of pictures; the rest
+    carries on decoding the groups whose starts move most (motion lasts: where it is under
+    way at a group's start it likely goes on), each far enough for a second pick there.
+    Frames never decoded keep a tenth of their normalised packet score, below any measured
+    motion: they only order the rest."""
+    n = len(index)
+    packets = packet_motion_scores(index)
+    scores = packets / (float(packets.max()) or 1.0) * 0.1
+    keys = np.flatnonzero(index.keyframe).tolist() or [0]
+    ends = keys[1:] + [n]
+    budget = int(VERIFY_BUDGET * n)
+    first = max(REFINE_RUN, int(budget * VERIFY_START_SHARE) // len(keys))
+    reach = {key: min(key + first, end) - 1 for key, end in zip(keys, ends, strict=True)}
+    with _exact_reader(path, index, threads=True) as reader:
+        greys = _read_greys(reader, [j for key in keys for j in range(key, reach[key] + 1)])
+        starts = {key: _run_changes({j: greys[j] for j in range(key, reach[key] + 1)
+                                     if j in greys}) for key in keys}
+        left = budget - len(greys)
+        # Far enough on for a second pick in the group: picks are kept n / (2 * picks) apart.
+        step = n // (2 * TYPICAL_PICKS) + REFINE_RUN
+        further = []
+        for key in sorted(keys, key=lambda k: -_typical(starts[k])):
+            end = ends[keys.index(key)]
+            more = min(step, end - 1 - reach[key])
+            # Decoding on re-decodes the start too (a fresh seek): count it.
+            if more < REFINE_RUN or more + reach[key] - key > left:
+                continue
+            further += range(reach[key] + 1, reach[key] + more + 1)
+            left -= more + reach[key] - key
+            reach[key] += more
+        greys.update(_read_greys(reader, further))
+    runs = [(key + 1, reach[key]) for key in keys if reach[key] > key]
+    return _refined(scores, runs, greys)
+
+
+def _typical(changes: dict[int, float]) -> float:
+    return float(np.median(list(changes.values()))) if changes else 0.0
+
+
+def _exact_reader(path: Path, index: FrameIndex, threads: bool = False) -> ExactFrameReader:
+    reader = ExactFrameReader(path, index, threads=threads)
+    if reader.codec_name in LOWRES_CODECS:
+        reader.set_decoder_options({"lowres": "3"})
+    return reader
+
+
+def _read_greys(reader: ExactFrameReader, wanted: Iterable[int]) -> dict[int, np.ndarray]:
+    n = len(reader.index)
+    return {k: grey(frame) for k, frame in reader.read([j for j in wanted if 0 <= j < n])}
+
+
+# ---- measuring -----------------------------------------------------------------------------
+
+def _probe_change(changes: dict[int, float], last: int) -> float:
+    """A coarse probe's motion: the mean change over its pairs (frames last-WINDOW+2..last),
+    so that a camera delivering new images only every few frames is not missed between."""
+    return float(np.mean([changes[k] for k in range(last - WINDOW + 2, last + 1)
+                          if k in changes]))
+
+
+def _refine_runs(scores: np.ndarray, exclude: Iterable[int]) -> list[tuple[int, int]]:
+    """(first, last) frames of the runs to measure frame by frame: REFINE_RUN frames centred
+    on each of the strongest REFINE_CANDIDATES coarse scores, frames in `exclude` left out."""
+    n = len(scores)
+    done = set(exclude)
+    runs = []
+    for k in pick_peaks(scores, REFINE_CANDIDATES, max(1, n // (2 * REFINE_CANDIDATES))):
+        start = max(1, k - REFINE_RUN // 2)
+        end = min(n - 1, start + REFINE_RUN - 1)
+        if all(j in done for j in range(start - 1, end + 1)):
+            continue
+        runs.append((start, end))
+    return runs
+
+
+def _refined(coarse: np.ndarray, runs: list[tuple[int, int]],
+             greys: dict[int, np.ndarray]) -> np.ndarray:
+    """The coarse scores with each refined run's frames scored one by one: the run's typical
+    change (how much moves there, a steadier measure than any one frame) plus the frame's
+    own change (which frame of the run moves most)."""
+    scores = coarse.copy()
+    for start, end in runs:
+        changes = _run_changes({j: g for j, g in greys.items() if start - 1 <= j <= end})
+        if not changes:
+            continue
+        ks = sorted(changes)
+        values = np.asarray([changes[k] for k in ks])
+        half = REFINE_RUN // 2
+        for i, k in enumerate(ks):
+            typical = float(np.median(values[max(0, i - half):i + half + 1]))
+            scores[k] = typical + changes[k]
+    return scores
+
+
+def _run_changes(greys: dict[int, np.ndarray]) -> dict[int, float]:
+    """Frame k -> mean grey change from frame k-1 (both in `greys`), with a cut or a flash
+    replaced by the change typical of its run of consecutive frames: a change above CUT_JUMP
+    times the median of the others in its run (and above CUT_FLOOR) is not motion. The same
+    test drops a picture still settling after missing references (the first of a run)."""
+    changes: dict[int, float] = {}
+    for k in sorted(greys):
+        if k - 1 in greys and greys[k].shape == greys[k - 1].shape:
+            changes[k] = float(np.abs(greys[k] - greys[k - 1]).mean())
+    cleaned = dict(changes)
+    for run in _consecutive(sorted(changes)):
+        values = np.asarray([changes[k] for k in run])
+        for i, k in enumerate(run):
+            others = np.delete(values, i)
+            typical = float(np.median(others)) if len(others) else changes[k]
+            if changes[k] > CUT_JUMP * max(typical, CUT_FLOOR):
+                cleaned[k] = typical
+    return cleaned
+
+
+def _consecutive(ks: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for k in ks:
+        if runs and k == runs[-1][-1] + 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    return runs
+
+
+def grey(frame: av.VideoFrame, width: int = GREY_WIDTH) -> np.ndarray:
+    """A small grey image about `width` pixels across (float32): block means of the luma
+    plane, read without conversion for 8-bit YUV (swscale would convert the whole frame
+    first, several times the cost of decoding a small one)."""
+    if frame.format.name in _EIGHT_BIT_LUMA:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        luma = luma[:frame.height, :frame.width]
+    else:
+        luma = frame.reformat(format="gray").to_ndarray()
+    # Average blocks of up to 4x4 samples taken `stride` apart: less noise than one sample.
+    stride = max(1, frame.width // (4 * width))
+    side = max(1, min(4, frame.width // (width * stride)))
+    block = side * stride
+    rows, cols = frame.height // block, frame.width // block
+    samples = luma[:rows * block:stride, :cols * block:stride].astype(np.uint16)
+    sums = samples.reshape(rows, side, cols * side).sum(axis=1)  # uint16 sums: no overflow
+    return sums.reshape(rows, cols, side).sum(axis=2).astype(np.float32) / (side * side)
 
 
 def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:

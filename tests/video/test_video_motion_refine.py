@@ -1,0 +1,95 @@
+"""Motion refinement: picks land on the very frames that change, on every decoding path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from chronicon.video import motion
+from chronicon.video.motion import grey, motion_scores, window_motion_scores
+from chronicon.video.probe import frame_index
+from chronicon.video.sampling import sample
+from support.media import write_video
+
+SIZE = (160, 120)
+START = 30  # the square sits still, then jumps every STEP-th frame (a camera that delivers
+STEP = 3    # a new image every third frame, as OpenCV's vtest.avi does)
+
+# One clip per decoding path: window runs (H.264 without and with B-frames, in MP4 and
+# Matroska), exact runs from keyframes (VP9), exact intra-only probes (MJPEG).
+CODECS = {
+    "h264-p.mp4": {"codec": "libx264", "options": {"bf": "0"}},
+    "h264-b.mkv": {"codec": "libx264"},
+    "vp9.webm": {"codec": "libvpx-vp9", "options": {"g": "15"}},
+    "mjpeg.avi": {"codec": "mjpeg", "pix_fmt": "yuvj420p"},
+}
+
+
+def jumping_square_frame(i: int) -> np.ndarray:
+    w, h = SIZE
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * 3) % 256, (yy * 5) % 256, ((xx + yy) * 2) % 256], axis=-1)
+    img = img.astype(np.uint8)
+    x = 10 + (max(0, i - START) // STEP) * 8
+    x %= w - 20
+    img[h // 2 - 12:h // 2 + 12, x:x + 20] = 255
+    return img
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_motion_picks_the_frames_that_change(tmp_path: Path, name: str) -> None:
+    path = write_video(tmp_path / name, n_frames=120, size=SIZE, **CODECS[name],
+                       frame_fn=jumping_square_frame)
+    picks = [f.index for f in sample(path, n=3, strategy="motion", resize=64)]
+    # The frames where the square has just jumped, never the still ones between.
+    assert all(k >= START and (k - START) % STEP == 0 for k in picks), picks
+
+
+def test_window_runs_decode_in_matroska(tmp_path: Path) -> None:
+    # Matroska seeks only to keyframes and this stream has B-frames: the runs still decode.
+    path = write_video(tmp_path / "b.mkv", n_frames=120, size=SIZE, codec="libx264",
+                       frame_fn=jumping_square_frame)
+    scores = window_motion_scores(path, frame_index(path))
+    assert scores is not None
+    assert scores[START + 10:].max() > 4 * scores[5:START - 5].max()
+
+
+def test_a_flash_is_not_motion() -> None:
+    # A still scene with a little motion, lit for one frame (two changes: on, then off).
+    rng = np.random.default_rng(0)
+    greys = {k: np.full((48, 64), 80, np.float32) + rng.normal(0, 0.5, (48, 64))
+             .astype(np.float32) for k in range(10)}
+    greys[5] = greys[5] + 120
+    changes = motion._run_changes(greys)
+    assert max(changes.values()) < 1.0, changes
+
+
+def test_a_camera_with_repeated_frames_is_not_cut() -> None:
+    # A new image every third frame (a few grey levels of change), sensor noise between.
+    rng = np.random.default_rng(0)
+    greys, level = {}, np.full((48, 64), 80.0, np.float32)
+    for k in range(12):
+        if k % 3 == 0:
+            level = level.copy()
+            level[10:30, (k * 2) % 40:(k * 2) % 40 + 20] += 20
+        greys[k] = level + rng.normal(0, 1.0, level.shape).astype(np.float32)
+    changes = motion._run_changes(greys)
+    assert all(changes[k] > 2 * changes[k - 1] for k in changes if k % 3 == 0), changes
+
+
+def test_grey_reads_high_bit_depth_frames() -> None:
+    frame = av.VideoFrame.from_ndarray(np.full((96, 128, 3), 200, np.uint8), format="rgb24")
+    frame = frame.reformat(format="yuv422p10le")
+    small = grey(frame)
+    assert small.shape[1] <= 64 and abs(float(small.mean()) - 200) < 8
+
+
+def test_refined_scores_rank_the_refined_frames_first(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "p.mp4", n_frames=120, size=SIZE, codec="libx264",
+                       options={"bf": "0"}, frame_fn=jumping_square_frame)
+    scores = motion_scores(path, frame_index(path))
+    top = np.argsort(-scores)[:5]
+    assert all(k >= START and (k - START) % STEP == 0 for k in top), top
