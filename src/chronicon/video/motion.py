@@ -55,13 +55,13 @@ MAX_WINDOW_PROBES = 80
 # frames for each of REFINE_CANDIDATES.
 PIXEL_PROBE_SPACING = 24
 # Coarse window probes: one every this many frames (at most MAX_WINDOW_PROBES).
-WINDOW_PROBE_SPACING = 20
+WINDOW_PROBE_SPACING = 28
 # Frames decoded per coarse window probe: the last pair is measured, the pair before it tells
 # a cut.
 WINDOW = 3
 # Refinement: this many of the strongest coarse probes, each centred in a run of this many
 # consecutive frames (about a second of a 10-fps camera, a third of a second at 30 fps).
-REFINE_CANDIDATES = 12
+REFINE_CANDIDATES = 10
 REFINE_RUN = 9
 # Frames decoded and dropped before a run decoded without references (B-frame streams):
 # pictures built from grey settle over the first frames.
@@ -168,7 +168,8 @@ def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
     probes = _window_probes(index)
     runs = [(k - WINDOW + 1, k) for k in probes]
     greys = _decode_runs(path, index, runs, restart=False)
-    # B-frames: the single pass loses some frames; decode those probes again, afresh.
+    # The single pass loses some runs (H.264 sometimes outputs nothing after a gap until the
+    # next keyframe): decode those again, afresh.
     lost = [(a, b) for a, b in runs if b not in greys or b - 1 not in greys]
     greys.update(_decode_runs(path, index, lost, restart=True))
     changes = _run_changes(greys)
@@ -199,11 +200,12 @@ def _decode_runs(path: Path, index: FrameIndex, runs: list[tuple[int, int]],
     keyframe before each (the packets between are demuxed and dropped): it predicts a run
     from the last frames it decoded (the run before, or the keyframe). On a fixed camera
     those show the same background, so the pictures come out nearly exact, and what changes
-    between them is what the packets code, the moving objects. A decoder that reorders
-    frames (B-frames) loses some frames across such gaps, so for runs that must come out
-    whole, `restart` decodes each from a fresh seek to WINDOW_LEAD frames before it, without
-    references (the first pictures build up from grey). Packets are fed in contiguous
-    stretches of decoding order (a B-frame comes with the frames it is predicted from).
+    between them is what the packets code, the moving objects. A decoder does not always
+    yield frames after a gap (H.264 sometimes nothing until the next keyframe, more often
+    with B-frames), so for runs that must come out whole, `restart` decodes each from a
+    fresh seek to WINDOW_LEAD frames before it, without references (the first pictures
+    build up from grey: less exact). Packets are fed in contiguous stretches of decoding
+    order (a B-frame comes with the frames it is predicted from).
     """
     wanted = {int(index.pts[j]) for a, b in runs for j in range(max(0, a), b + 1)}
     lead = WINDOW_LEAD if restart else 0
@@ -370,7 +372,9 @@ def _refine_runs(scores: np.ndarray, exclude: Iterable[int]) -> list[tuple[int, 
     n = len(scores)
     done = set(exclude)
     runs = []
-    for k in pick_peaks(scores, REFINE_CANDIDATES, max(1, n // (2 * REFINE_CANDIDATES))):
+    # Apart by a run at least, so that the runs cover different moments.
+    gap = max(REFINE_RUN, n // (2 * REFINE_CANDIDATES))
+    for k in pick_peaks(scores, REFINE_CANDIDATES, gap):
         start = max(1, k - REFINE_RUN // 2)
         end = min(n - 1, start + REFINE_RUN - 1)
         if all(j in done for j in range(start - 1, end + 1)):
