@@ -25,6 +25,9 @@ How runs of frames are decoded depends on the stream:
   come out nearly exact, and what changes between them is what the packets code: the moving
   objects. Half the coarse probes go where packet sizes peak (the cheap first signal,
   keyframes and the first second of rate-control ramp left out), half are evenly spread.
+  With B-frames a decoded probe costs about two packets a frame and frames get lost across
+  gaps: packet sizes alone are the coarse signal there, twice as many runs are measured,
+  each decoded afresh from a seek.
 - Intra-only streams (MJPEG, ProRes, all-intra) decode every frame alone: runs there are exact
   frames, at the decoder's lowest resolution where it has one (`pixel_motion_scores`).
 - Decoders whose state a gap corrupts (VP9, AV1) decode exact runs from keyframes, within
@@ -164,6 +167,14 @@ def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
         codec, reorders = context.name, bool(context.has_b_frames)
     if codec not in STALE_REFERENCE_CODECS:
         return None
+    if reorders:
+        # With B-frames a probe costs about two packets a frame and the single pass loses
+        # many runs: packet sizes (over half a second they mix frame types evenly) are the
+        # coarse signal, and twice as many candidates are measured with pixels instead.
+        packets = packet_motion_scores(index)
+        coarse = packets / (float(packets.max()) or 1.0) * 0.1  # below measured motion
+        runs = _refine_runs(coarse, exclude=(), candidates=2 * REFINE_CANDIDATES)
+        return _refined(coarse, runs, _decode_runs(path, index, runs, restart=True))
     n = len(index)
     probes = _window_probes(index)
     runs = [(k - WINDOW + 1, k) for k in probes]
@@ -366,15 +377,18 @@ def _probe_change(changes: dict[int, float], last: int) -> float:
                           if k in changes]))
 
 
-def _refine_runs(scores: np.ndarray, exclude: Iterable[int]) -> list[tuple[int, int]]:
+def _refine_runs(scores: np.ndarray, exclude: Iterable[int],
+                 candidates: int | None = None) -> list[tuple[int, int]]:
     """(first, last) frames of the runs to measure frame by frame: REFINE_RUN frames centred
-    on each of the strongest REFINE_CANDIDATES coarse scores, frames in `exclude` left out."""
+    on each of the strongest `candidates` (REFINE_CANDIDATES) coarse scores, frames in
+    `exclude` left out."""
     n = len(scores)
+    candidates = candidates or REFINE_CANDIDATES
     done = set(exclude)
     runs = []
     # Apart by a run at least, so that the runs cover different moments.
-    gap = max(REFINE_RUN, n // (2 * REFINE_CANDIDATES))
-    for k in pick_peaks(scores, REFINE_CANDIDATES, gap):
+    gap = max(REFINE_RUN, n // (2 * candidates))
+    for k in pick_peaks(scores, candidates, gap):
         start = max(1, k - REFINE_RUN // 2)
         end = min(n - 1, start + REFINE_RUN - 1)
         if all(j in done for j in range(start - 1, end + 1)):
