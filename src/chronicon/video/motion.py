@@ -16,18 +16,17 @@ not motion). Every path works in two stages:
 
 How runs of frames are decoded depends on the stream:
 
-- Inter-coded streams whose decoder carries on when packets are left out (H.264, HEVC,
-  MPEG-4, ...; `window_motion_scores`): decoding the frames before a probe from its keyframe
-  would cost a full decode on long groups of pictures (a security camera's can be 10 s
-  long). So one pass over the file feeds the decoder only the runs (and the keyframe before
-  each), at its lowest resolution where it has one (`lowres`); it predicts each run from the
-  last frames it decoded. On a fixed camera those show the same background, so the pictures
-  come out nearly exact, and what changes between them is what the packets code: the moving
-  objects. Half the coarse probes go where packet sizes peak (the cheap first signal,
-  keyframes and the first second of rate-control ramp left out), half are evenly spread.
-  With B-frames a decoded probe costs about two packets a frame and frames get lost across
-  gaps: packet sizes alone are the coarse signal there, twice as many runs are measured,
-  each decoded afresh from a seek.
+- Inter-coded streams whose decoder starts on a non-keyframe (H.264, HEVC, MPEG-4, MPEG-2,
+  ...; `window_motion_scores`): decoding the frames before a probe from its keyframe would
+  cost a full decode on long groups of pictures (a security camera's can be 10 s long). So
+  each run is decoded right after a seek to it (in containers that seek only to keyframes,
+  Matroska, the packets before it are demuxed and dropped, not decoded), at the decoder's
+  lowest resolution where it has one (`lowres`). The references are missing, so the
+  pictures are not exact, but what changes between them is what the packets code: the
+  residual and moved blocks of the moving objects. Half the coarse probes go where packet
+  sizes peak (the cheap first signal, keyframes and the first second of rate-control ramp
+  left out), half are evenly spread. With B-frames a probe costs about two packets a frame:
+  packet sizes alone are the coarse signal there, and twice as many runs are measured.
 - Intra-only streams (MJPEG, ProRes, all-intra) decode every frame alone: runs there are exact
   frames, at the decoder's lowest resolution where it has one (`pixel_motion_scores`).
 - Decoders whose state a gap corrupts (VP9, AV1) decode exact runs from keyframes, within
@@ -66,8 +65,8 @@ WINDOW = 3
 # consecutive frames (about a second of a 10-fps camera, a third of a second at 30 fps).
 REFINE_CANDIDATES = 10
 REFINE_RUN = 9
-# Frames decoded and dropped before a run decoded without references (B-frame streams):
-# pictures built from grey settle over the first frames.
+# Frames decoded and dropped before a window run: pictures built on missing references
+# settle over the first frames.
 WINDOW_LEAD = 2
 # Frames a sampler is usually asked for (sampling.DEFAULT_FRAMES): regions verified on
 # reference-needing streams are spaced like its picks (N / 2n frames apart).
@@ -84,12 +83,11 @@ FLAT_PEAK_RATIO = 1.15
 # below CUT_FLOOR grey levels are never taken for one (noise on a still scene varies a lot).
 CUT_JUMP = 4.0
 CUT_FLOOR = 1.0
-# Decoders that keep decoding when packets are left out: a frame names the frames it is
-# predicted from, and one missing is replaced (by the last picture decoded, or grey), with no
-# state adapted frame by frame that a gap would corrupt. Not VP8/VP9/AV1: their entropy coder
-# adapts its probabilities from every frame, so a frame decoded after a gap is noise.
-STALE_REFERENCE_CODECS = frozenset({"h264", "hevc", "mpeg4", "msmpeg4v1", "msmpeg4v2",
-                                    "msmpeg4", "h263", "h263p", "mpeg1video", "mpeg2video"})
+# Decoders that decode a run of frames started on a non-keyframe, without its references
+# (they stand in grey or the last picture). Not VP8/VP9/AV1: their entropy coder adapts its
+# probabilities from every frame before, so they yield nothing or noise there.
+WINDOW_CODECS = frozenset({"h264", "hevc", "mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4",
+                           "h263", "h263p", "mpeg1video", "mpeg2video"})
 # Decoders that can decode at 1/8 size (the `lowres` option): far less work per frame.
 LOWRES_CODECS = frozenset({"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "h263", "h263p",
                            "mpeg1video", "mpeg2video", "wmv1", "wmv2", "mjpeg"})
@@ -165,32 +163,26 @@ def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
     with open_video(path) as container:
         context = container.streams.video[0].codec_context
         codec, reorders = context.name, bool(context.has_b_frames)
-    if codec not in STALE_REFERENCE_CODECS:
+    if codec not in WINDOW_CODECS:
         return None
     if reorders:
-        # With B-frames a probe costs about two packets a frame and the single pass loses
-        # many runs: packet sizes (over half a second they mix frame types evenly) are the
-        # coarse signal, and twice as many candidates are measured with pixels instead.
+        # With B-frames a probe costs about two packets a frame (the frames it is predicted
+        # from come along): packet sizes (over half a second they mix frame types evenly)
+        # are the coarse signal, and twice as many candidates are measured with pixels.
         packets = packet_motion_scores(index)
         coarse = packets / (float(packets.max()) or 1.0) * 0.1  # below measured motion
         runs = _refine_runs(coarse, exclude=(), candidates=2 * REFINE_CANDIDATES)
-        return _refined(coarse, runs, _decode_runs(path, index, runs, restart=True))
+        return _refined(coarse, runs, _decode_runs(path, index, runs))
     n = len(index)
     probes = _window_probes(index)
-    runs = [(k - WINDOW + 1, k) for k in probes]
-    greys = _decode_runs(path, index, runs, restart=False)
-    # The single pass loses some runs (H.264 sometimes outputs nothing after a gap until the
-    # next keyframe): decode those again, afresh.
-    lost = [(a, b) for a, b in runs if b not in greys or b - 1 not in greys]
-    greys.update(_decode_runs(path, index, lost, restart=True))
-    changes = _run_changes(greys)
+    changes = _run_changes(_decode_runs(path, index, [(k - WINDOW + 1, k) for k in probes]))
     found = {k: _probe_change(changes, k) for k in probes if k in changes}
     if len(found) < MIN_PROBES_ANSWERED * len(probes):
         return None
     ends = np.asarray(sorted(found))
     coarse = np.interp(np.arange(n), ends, [found[k] for k in ends])
     runs = _refine_runs(coarse, exclude=())
-    return _refined(coarse, runs, _decode_runs(path, index, runs, restart=reorders))
+    return _refined(coarse, runs, _decode_runs(path, index, runs))
 
 
 def _window_probes(index: FrameIndex) -> list[int]:
@@ -202,73 +194,38 @@ def _window_probes(index: FrameIndex) -> list[int]:
     return sorted(set(even.tolist()) | {max(first, k) for k in peaks})
 
 
-def _decode_runs(path: Path, index: FrameIndex, runs: list[tuple[int, int]],
-                 restart: bool) -> dict[int, np.ndarray]:
-    """Grey images of the frames of each run (first, last) that the decoder yields, decoded
-    without the frames between runs.
-
-    Without `restart`, one pass over the file feeds the decoder only the runs and the
-    keyframe before each (the packets between are demuxed and dropped): it predicts a run
-    from the last frames it decoded (the run before, or the keyframe). On a fixed camera
-    those show the same background, so the pictures come out nearly exact, and what changes
-    between them is what the packets code, the moving objects. A decoder does not always
-    yield frames after a gap (H.264 sometimes nothing until the next keyframe, more often
-    with B-frames), so for runs that must come out whole, `restart` decodes each from a
-    fresh seek to WINDOW_LEAD frames before it, without references (the first pictures
-    build up from grey: less exact). Packets are fed in contiguous stretches of decoding
-    order (a B-frame comes with the frames it is predicted from).
-    """
+def _decode_runs(path: Path, index: FrameIndex,
+                 runs: list[tuple[int, int]]) -> dict[int, np.ndarray]:
+    """Grey images of the frames of each run (first, last) that the decoder yields, each run
+    decoded from WINDOW_LEAD frames before it, right after a seek there (see the module
+    docstring: the references are missing, the first pictures build up from grey)."""
     wanted = {int(index.pts[j]) for a, b in runs for j in range(max(0, a), b + 1)}
-    lead = WINDOW_LEAD if restart else 0
-    stretches = _merge_runs([(max(0, a - lead), b) for a, b in runs])
     greys: dict[int, np.ndarray] = {}
-    if not stretches:
-        return greys
     with open_video(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.options = _fast_decoding(stream.codec_context.name)
-        if restart:
-            frames = (frame for stretch in stretches
-                      for frame in _decode_stretches(container, stream, index, [stretch],
-                                                     keyframes=False))
-        else:
-            frames = _decode_stretches(container, stream, index, stretches, keyframes=True)
-        for frame in frames:
-            if frame.pts in wanted:
-                greys[int(np.searchsorted(index.pts, frame.pts))] = grey(frame)
+        for a, b in _merge_runs([(max(0, a - WINDOW_LEAD), b) for a, b in runs]):
+            for frame in _decode_stretch(container, stream, int(index.pts[a]),
+                                         int(index.pts[b])):
+                if frame.pts in wanted:
+                    greys[int(np.searchsorted(index.pts, frame.pts))] = grey(frame)
     return greys
 
 
-def _decode_stretches(container: av.container.InputContainer,
-                      stream: av.video.stream.VideoStream, index: FrameIndex,
-                      stretches: list[tuple[int, int]],
-                      keyframes: bool) -> Iterator[av.VideoFrame]:
-    """The frames decoded while feeding the stretches (sorted, apart), with the keyframe
-    before each if `keyframes` (then from a seek to the first of those), else from a seek to
-    the first stretch."""
-    keys = {int(index.pts[index.keyframe_before(a)]) for a, _ in stretches} if keyframes \
-        else set()
-    bounds = [(int(index.pts[a]), int(index.pts[b])) for a, b in stretches]
-    # Lands on the first packet of the stretch where the container indexes every packet
-    # (MP4, AVI), on the keyframe before it where it indexes only keyframes (Matroska).
-    container.seek(min(keys) if keys else bounds[0][0], backward=True,
-                   any_frame=not keys, stream=stream)
-    current, feeding = 0, False
+def _decode_stretch(container: av.container.InputContainer,
+                    stream: av.video.stream.VideoStream, first: int,
+                    last: int) -> Iterator[av.VideoFrame]:
+    """The frames decoded from the packets of the frames with PTS first..last (and the frames
+    those are predicted from that come after them in decoding order)."""
+    # Lands on the packet of `first` where the container indexes every packet (MP4, AVI), on
+    # the keyframe before it where it indexes only keyframes (Matroska): the packets before
+    # `first` are then demuxed and dropped (cheap), not decoded.
+    container.seek(first, backward=True, any_frame=True, stream=stream)
     for packet in container.demux(stream):
-        if packet.size:
-            while (current < len(bounds) and packet.dts is not None
-                   and packet.dts > bounds[current][1]):
-                current, feeding = current + 1, False  # every frame of the stretch is fed
-            if current == len(bounds):
-                break
-            if packet.pts in keys:
-                pass
-            elif packet.pts is None or packet.pts < bounds[current][0]:
-                continue  # not a frame of the stretch, nor a reference worth its cost
-            else:
-                feeding = True
-            if not feeding and packet.pts not in keys:
-                continue
+        if packet.size and packet.dts is not None and packet.dts > last:
+            break  # every frame up to `last` has been fed
+        if packet.size and (packet.pts is None or packet.pts < first):
+            continue  # before the stretch: not even needed as a reference for a rough picture
         with contextlib.suppress(av.FFmpegError):  # missing references: decoded anyway
             yield from stream.decode(packet if packet.size else None)
         if not packet.size:
