@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from chronicon.video import scenes
+from chronicon.video.decode import ExactFrameReader
 from chronicon.video.motion import motion_scores, pick_peaks
 from chronicon.video.probe import frame_index
 from chronicon.video.sampling import sample, uniform_indices
 from chronicon.video.scenes import find_cuts
 from support.media import (
     moving_square_frame,
+    reference_decode,
     scene_frame,
     write_video,
     write_video_with_keyframes_at,
@@ -213,3 +216,65 @@ def test_motion_on_a_fixed_camera_beats_uniform_by_far() -> None:
     percentile = (np.argsort(np.argsort(change)) + 1) / len(change) * 100
     picks = [f.index for f in sample(VTEST, n=8, strategy="motion", resize=64)]
     assert np.mean(percentile[picks]) >= 80, picks
+
+
+def write_open_gop_with_i_frames_at(path: Path, n_frames: int, i_frames: list[int],
+                                    frame_fn) -> Path:
+    """H.264 in an open group of pictures, with I-frames (not keyframes) at `i_frames`: how
+    x264 codes a scene change it finds soon after a keyframe."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.options = {"x264-params": "keyint=250:min-keyint=60:open-gop=1"}
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(frame_fn(i), format="rgb24")
+            if i in i_frames:
+                frame.pict_type = av.video.frame.PictureType.I
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_intra_pass_decodes_i_frames_and_heads_exactly(tmp_path: Path) -> None:
+    # Every frame the intra pass yields (intra frames, keyframes or not, and the frame after
+    # each keyframe) equals the full decode's, and the reader reads exactly afterwards.
+    cuts = [40, 52]
+    path = write_open_gop_with_i_frames_at(tmp_path / "i.mp4", 90, cuts,
+                                           lambda i: scene_frame(i, cuts, SIZE))
+    index = frame_index(path)
+    assert np.flatnonzero(index.keyframe).tolist() == [0]
+    reference = reference_decode(path)
+    with ExactFrameReader(path, index) as reader:
+        got = list(reader.intra_frames(head=1))
+        assert [k for k, _, intra in got if intra] == [0, *cuts]
+        heads = [k for k, _, intra in got if not intra]  # the first frame decoded after 0
+        assert len(heads) == 1 and 0 < heads[0] <= 4, heads
+        for k, frame, _ in got:
+            assert np.array_equal(frame.to_ndarray(format="rgb24"), reference[k]), k
+        for k, frame in reader.read([5, 45, 80]):  # skip_frame was restored
+            assert np.array_equal(frame.to_ndarray(format="rgb24"), reference[k]), k
+    assert find_cuts(path, index) == cuts
+
+
+def test_encoder_keyframe_in_fast_change_is_not_a_cut(tmp_path: Path) -> None:
+    # A shot whose colours keep changing fast (a strobe, an explosion): encoders put a
+    # keyframe in it, its ends differ in colour, yet no pair of neighbours differs as a cut.
+    def frame(i: int) -> np.ndarray:
+        img = np.empty((SIZE[1], SIZE[0], 3), dtype=np.uint8)
+        img[:] = [128 + 100 * np.sin(0.3 * i + phase) for phase in (0, 2, 4)]
+        x = (i * 3) % (SIZE[0] - 12)
+        img[10:22, x:x + 12] = 0
+        return img
+
+    path = write_video_with_keyframes_at(tmp_path / "strobe.mp4", 120, [70], frame_fn=frame,
+                                         gop=250)
+    index = frame_index(path)
+    assert index.keyframe[70] and index.keyframe.sum() > 2  # x264 adds scene-change keyframes
+    assert find_cuts(path, index) == []
+
+
+def test_a_stray_last_frame_is_no_scene(tmp_path: Path) -> None:
+    cuts = [40, 88]  # the last scene would be two frames long
+    path = write_video(tmp_path / "end.mp4", n_frames=90, size=SIZE,
+                       frame_fn=lambda i: scene_frame(i, cuts, SIZE))
+    assert find_cuts(path, frame_index(path)) == [40]

@@ -33,6 +33,11 @@ _SEEK_RETRIES = 2
 # libdav1d (AV1) is not one: with NONREF the target frame never comes out; mpeg4 and VP8/VP9
 # gain nothing (few or no non-reference frames). Everything else decodes every frame.
 SKIP_NONREF_CODECS = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video"})
+# Decoders that honour `skip_frame = "NONINTRA"` slice by slice: fed every packet, they decode
+# only the intra-coded pictures, keyframes or not (x264 and x265 code a scene change they find
+# too soon after a keyframe as a plain I-frame), each exactly as a full decode would (checked
+# in tests/video/test_video_motion_scenes.py).
+SKIP_NONINTRA_CODECS = frozenset({"h264", "hevc"})
 
 
 def open_video(path: Path) -> av.container.InputContainer:
@@ -127,6 +132,50 @@ class ExactFrameReader:
                         yield position, frame
         finally:
             # The decoder saw a broken sequence: the next read must start from a fresh seek.
+            self._frames = None
+
+    def intra_frames(self, head: int = 0) -> Iterator[tuple[int, av.VideoFrame, bool]]:
+        """Decode every intra-coded frame in one pass, in order, with the `head` frames that
+        follow each keyframe in decoding order: yields `(k, frame, intra)`.
+
+        The intra frames are the keyframes, plus the I-frames inside groups of pictures where
+        the decoder can skip everything else (`SKIP_NONINTRA_CODECS`, "pts" positioning);
+        elsewhere the keyframes only (and no heads). Every packet is fed, but the decoder only
+        parses the headers of the predicted ones it skips: on a 10-min 1080p H.264 clip this
+        is as cheap as feeding the keyframes alone. A keyframe resets the decoder's references,
+        so the frames of its head decode exactly as in a full decode (a plain I-frame does
+        not: frames after it may refer to frames before it, which were skipped).
+        """
+        context = self._stream.codec_context
+        if self.index.positioning != "pts" or context.name not in SKIP_NONINTRA_CODECS:
+            for k, frame in self.keyframes():
+                yield k, frame, True
+            return
+        self._want = None
+        self._seek_to(0, from_start=True)
+        left = 0  # packets of the current head still to decode in full
+        key_pts = 0
+        wanted: set[int] = set()  # PTS of the head frames fed, not yet out
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.is_keyframe and packet.size and packet.pts is not None:
+                    left, key_pts = 1 + head, packet.pts
+                if left and packet.pts is not None and packet.pts >= key_pts:
+                    # (A frame shown before its keyframe may refer to frames before it, as in
+                    # an open group of pictures: those were skipped, so it is not kept.)
+                    wanted.add(packet.pts)
+                context.skip_frame = "DEFAULT" if left else "NONINTRA"
+                left = max(0, left - 1)
+                for frame in self._decode_packet(packet):
+                    intra = frame.pict_type == av.video.frame.PictureType.I
+                    if frame.pts is None or not (intra or frame.pts in wanted):
+                        continue
+                    wanted.discard(frame.pts)
+                    position = self.index.index_at(frame.pts)
+                    if position is not None:
+                        yield position, frame, intra
+        finally:
+            context.skip_frame = "DEFAULT"
             self._frames = None
 
     # ---- internals ------------------------------------------------------------------------
