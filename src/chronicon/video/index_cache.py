@@ -54,6 +54,7 @@ _STALE_TMP_S = 3600.0
 _SUFFIX = ".npz"
 
 _directory: Path | None = None
+_warned: set[Path] = set()  # folders we could not write to, already reported
 
 
 def configure(directory: Path | None) -> None:
@@ -124,8 +125,12 @@ def save(path: str, size: int, mtime_ns: int, index: FrameIndex) -> None:
             raise
         prune(entry.parent)
     except OSError as exc:
-        log.warning("frame index cache: cannot write to %s (%s); files are indexed again in "
-                    "every new process", entry.parent, exc)
+        # Once per folder: a read-only or full disk would otherwise warn for every new file.
+        if entry.parent not in _warned:
+            _warned.add(entry.parent)
+            log.warning("frame index cache: cannot write to %s (%s); videos are read in full "
+                        "again in every new process (CHRONICON_INDEX_CACHE=off silences this)",
+                        entry.parent, exc)
 
 
 def prune(folder: Path, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> int:
