@@ -257,6 +257,10 @@ def bench_clip(name: str, path: Path, skip_naive: bool, modes: tuple[str, ...] =
         for mode in ("uniform", "uniform_warm", "motion", "scene"):
             if mode in runs:
                 runs[mode]["speedup_vs_naive"] = round(naive["seconds"] / runs[mode]["seconds"], 1)
+                # On a shared machine a long run and a short one get different shares of the
+                # cores: the ratio of CPU seconds is the load-independent view of the same gap.
+                runs[mode]["cpu_speedup_vs_naive"] = round(
+                    naive["cpu_seconds"] / max(runs[mode]["cpu_seconds"], 1e-3), 1)
     if "probe" in runs and "probe_warm" in runs:
         runs["probe_warm"]["speedup_vs_cold"] = round(
             runs["probe"]["seconds"] / runs["probe_warm"]["seconds"], 1)
@@ -289,7 +293,7 @@ def _score_picks(runs: dict, seconds: int) -> None:
 def print_table(results: list[dict]) -> None:
     width = max(12, *(len(clip["clip"]) for clip in results))
     header = f"{'clip':<{width}} {'job':<12} {'seconds':>8} {'vs naive':>9} {'cores':>5} " \
-             f"{'RSS MB':>7} {'(+job)':>7} {'py MB':>6}  notes"
+             f"{'CPU s':>7} {'vs naive':>9} {'RSS MB':>7} {'(+job)':>7} {'py MB':>6}  notes"
     print(header)
     print("-" * len(header))
     for clip in results:
@@ -297,8 +301,10 @@ def print_table(results: list[dict]) -> None:
             ratio = f"{run['speedup_vs_naive']}x" if "speedup_vs_naive" in run else ""
             notes = _notes(mode, run)
             cores = run["cpu_seconds"] / run["seconds"] if run["seconds"] else 0.0
+            cpu_ratio = (f"{run['cpu_speedup_vs_naive']}x" if "cpu_speedup_vs_naive" in run
+                         else "")
             print(f"{clip['clip']:<{width}} {mode:<12} {run['seconds']:>8.2f} {ratio:>9} "
-                  f"{cores:>5.2f} "
+                  f"{cores:>5.2f} {run['cpu_seconds']:>7.2f} {cpu_ratio:>9} "
                   f"{run['peak_rss_mb']:>7.0f} {run['peak_rss_mb'] - run['rss_before_mb']:>+7.0f} "
                   f"{run['python_peak_mb']:>6.1f}  {notes}")
 
