@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chronicon.video import motion
-from chronicon.video.motion import grey, motion_scores, window_motion_scores
+from chronicon.video.motion import grey, motion_scores, pick_peaks, window_motion_scores
 from chronicon.video.probe import frame_index
 from chronicon.video.sampling import sample
 from support.media import write_video
@@ -93,3 +93,9 @@ def test_refined_scores_rank_the_refined_frames_first(tmp_path: Path) -> None:
     scores = motion_scores(path, frame_index(path))
     top = np.argsort(-scores)[:5]
     assert all(k >= START and (k - START) % STEP == 0 for k in top), top
+
+
+def test_frames_without_motion_are_left_to_uniform_picks() -> None:
+    # Nothing was seen moving at the zeros: the sampler fills in with uniform picks instead.
+    scores = np.array([0.0, 0, 5, 0, 0, 3, 0, 0, 0, 0])
+    assert pick_peaks(scores, 4, 1) == [2, 5]

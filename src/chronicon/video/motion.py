@@ -129,11 +129,12 @@ def motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
     if len(index) < 3:
         return np.zeros(len(index))
     if index.intra_only:
-        return pixel_motion_scores(path, index)
-    scores = window_motion_scores(path, index)
-    if scores is not None:
-        return scores
-    return verified_packet_scores(path, index)
+        scores = pixel_motion_scores(path, index)
+    else:
+        scores = window_motion_scores(path, index)
+        if scores is None:
+            scores = verified_packet_scores(path, index)
+    return scores
 
 
 def packet_motion_scores(index: FrameIndex, window_s: float = 0.5) -> np.ndarray:
@@ -274,39 +275,55 @@ def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
 def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     """Exact runs from keyframes for decoders that cannot start away from one (VP9, AV1),
     within VERIFY_BUDGET of the clip, every frame decoded scoring its own change.
-    VERIFY_START_SHARE of the budget decodes the start of every group of pictures; the rest
-    carries on decoding the groups whose starts move most (motion lasts: where it is under
-    way at a group's start it likely goes on), each far enough for a second pick there.
-    Frames never decoded keep a tenth of their normalised packet score, below any measured
-    motion: they only order the rest."""
+
+    VERIFY_START_SHARE of the budget decodes the start of every group of pictures. The rest
+    decodes further on in some groups (`_further_targets`), taking in turn the groups whose
+    starts move most (motion lasts: where it is under way at a group's start it likely goes
+    on) and the packet-size peaks (on a scene that is still most of the time, moving frames
+    cost more bits). Frames never decoded keep a tenth of their normalised packet score,
+    below any measured motion: they only order the rest."""
     n = len(index)
     packets = packet_motion_scores(index)
     scores = packets / (float(packets.max()) or 1.0) * 0.1
     keys = np.flatnonzero(index.keyframe).tolist() or [0]
-    ends = keys[1:] + [n]
+    ends = dict(zip(keys, keys[1:] + [n], strict=True))
     budget = int(VERIFY_BUDGET * n)
     first = max(REFINE_RUN, int(budget * VERIFY_START_SHARE) // len(keys))
-    reach = {key: min(key + first, end) - 1 for key, end in zip(keys, ends, strict=True)}
+    reach = {key: min(key + first, ends[key]) - 1 for key in keys}
     with _exact_reader(path, index, threads=True) as reader:
         greys = _read_greys(reader, [j for key in keys for j in range(key, reach[key] + 1)])
-        starts = {key: _run_changes({j: greys[j] for j in range(key, reach[key] + 1)
-                                     if j in greys}) for key in keys}
-        left = budget - len(greys)
-        # Far enough on for a second pick in the group: picks are kept n / (2 * picks) apart.
-        step = n // (2 * TYPICAL_PICKS) + REFINE_RUN
-        further = []
-        for key in sorted(keys, key=lambda k: -_typical(starts[k])):
-            end = ends[keys.index(key)]
-            more = min(step, end - 1 - reach[key])
-            # Decoding on re-decodes the start too (a fresh seek): count it.
-            if more < REFINE_RUN or more + reach[key] - key > left:
-                continue
-            further += range(reach[key] + 1, reach[key] + more + 1)
-            left -= more + reach[key] - key
-            reach[key] += more
-        greys.update(_read_greys(reader, further))
-    runs = [(key + 1, reach[key]) for key in keys if reach[key] > key]
+        starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
+                                              if j in greys})) for key in keys}
+        left, further = budget - len(greys), dict(reach)
+        for key, target in _further_targets(index, packets, starts, reach):
+            target = min(target, ends[key] - 1)
+            # Decoding further re-decodes the start too (a fresh seek): count it once.
+            cost = target - further[key] + (reach[key] - key + 1 if further[key] == reach[key]
+                                             else 0)
+            if target > further[key] and cost <= left:
+                further[key], left = target, left - cost
+        greys.update(_read_greys(reader, [j for key in keys
+                                          for j in range(reach[key] + 1, further[key] + 1)]))
+    runs = [(key + 1, further[key]) for key in keys if further[key] > key]
     return _refined(scores, runs, greys)
+
+
+def _further_targets(index: FrameIndex, packets: np.ndarray, starts: dict[int, float],
+                     reach: dict[int, int]) -> Iterator[tuple[int, int]]:
+    """(keyframe, last frame to decode) in order of preference, alternating: far enough past
+    the start of the groups whose starts move most for a second pick there (picks are kept
+    n / (2 * picks) apart), and a run past each packet-size peak, strongest first."""
+    n = len(index)
+    step = n // (2 * TYPICAL_PICKS) + REFINE_RUN
+    by_start = [(key, reach[key] + step) for key in sorted(starts, key=lambda k: -starts[k])]
+    gap = max(REFINE_RUN, n // (4 * REFINE_CANDIDATES))
+    peaks = pick_peaks(packets, 2 * REFINE_CANDIDATES, gap)
+    by_packets = [(index.keyframe_before(k), k + REFINE_RUN // 2)
+                  for k in sorted(peaks, key=lambda k: -packets[k])]
+    for pair in zip(by_start, by_packets, strict=False):
+        yield from pair
+    longer = by_start if len(by_start) > len(by_packets) else by_packets
+    yield from longer[min(len(by_start), len(by_packets)):]
 
 
 def _typical(changes: dict[int, float]) -> float:
@@ -433,9 +450,10 @@ def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def pick_peaks(scores: np.ndarray, n: int, min_gap: int) -> list[int]:
-    """Up to n frame numbers with the highest scores, each at least `min_gap` frames from every
-    other pick. Greedy and stable (the earlier frame wins a tie), so always deterministic.
-    Returns [] when the scores are flat: nothing stands out, uniform sampling is better."""
+    """Up to n frame numbers with the highest positive scores, each at least `min_gap` frames
+    from every other pick. Greedy and stable (the earlier frame wins a tie), so always
+    deterministic. Returns [] when the scores are flat: nothing stands out, uniform sampling
+    is better."""
     if len(scores) == 0 or n <= 0:
         return []
     median = float(np.median(scores))
@@ -444,6 +462,8 @@ def pick_peaks(scores: np.ndarray, n: int, min_gap: int) -> list[int]:
         return []
     picks: list[int] = []
     for k in np.argsort(-scores, kind="stable"):
+        if scores[k] <= 0:
+            break  # nothing seen there: uniform picks spread better than the earliest frame
         if all(abs(int(k) - p) >= min_gap for p in picks):
             picks.append(int(k))
             if len(picks) == n:
