@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,25 @@ def test_settings_name_the_cache_and_the_edge_applies_them(
     monkeypatch.setenv("CHRONICON_INDEX_CACHE", "off")
     load_settings()
     assert index_cache.directory() is None
+
+
+def test_writers_racing_on_one_entry_leave_a_whole_one(tmp_path: Path, cache_dir: Path) -> None:
+    # Workers or server threads indexing the same new file at once: each writes its own
+    # temporary file and renames it into place, so a reader sees a whole entry or none.
+    path = write_video(tmp_path / "r.mp4", n_frames=30)
+    version = probe.file_version(path)
+    index = probe.frame_index(path)
+    index_cache.save(*version, index)
+
+    def save_or_load(i: int) -> FrameIndex | None:
+        if i % 2:
+            return index_cache.load(*version)
+        index_cache.save(*version, index)
+        return index
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(save_or_load, range(40)))
+    for got in results:
+        assert got is not None  # never a missing or half-written entry while others write
+        assert_same_index(got, index)
+    assert [p.suffix for p in cache_dir.iterdir()] == [".npz"]  # no temporary file left

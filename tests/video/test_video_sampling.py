@@ -10,6 +10,7 @@ import pytest
 
 from chronicon.errors import BadParameter, NotAVideo
 from chronicon.events import FrameSampled
+from chronicon.video import sampling
 from chronicon.video.decode import ExactFrameReader, to_rgb_image
 from chronicon.video.probe import frame_index, probe
 from chronicon.video.sampling import (
@@ -187,3 +188,19 @@ def test_to_rgb_image_converts_any_pixel_format() -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=fmt)
         image = to_rgb_image(frame, rotation=0, resize=80)
         assert image.mode == "RGB" and image.size == (80, 60)
+
+
+def test_readers_side_by_side_read_the_groups_in_any_order_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Groups of unequal cost (targets near and far from their keyframe), more groups than
+    # readers: each reader takes the costliest group left, so a reader goes back and forth.
+    path = write_video(tmp_path / "q.mp4", n_frames=96, size=SIZE,
+                       options={"g": "12", "bf": "3"})
+    info = probe(path)
+    picks = [1, 11, 13, 35, 36, 50, 59, 60, 83, 95]
+    reference = reference_decode(path)
+    for readers in (1, 2, 3):
+        monkeypatch.setattr(sampling, "READERS", readers)
+        frames = sampling.read_frames(path, info, picks, NATIVE)
+        assert [f.index for f in frames] == picks
+        assert_exact(path, frames, reference)
