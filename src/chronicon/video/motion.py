@@ -4,15 +4,15 @@ Motion is measured with pixels, on small grey images: the mean grey change betwe
 neighbouring frames, unless it jumps far above the change around it (a hard cut or a flash is
 not motion). Every path works in two stages:
 
-1. Coarse: probes (a few hundred at most, each two or three frames) tell where motion is.
+1. Coarse: probes (a few hundred at most, three frames each) tell where motion is.
 2. Refine: around the `REFINE_CANDIDATES` strongest coarse probes, runs of `REFINE_RUN`
    consecutive frames are decoded and each frame scores the change typical of its run (how
    much moves there: steadier than any one frame) plus its own change (which frame moves
    most). Motion is not smooth frame to frame (a camera that delivers new images unevenly,
    frames coded at different quality): the frame that changes most within a moving stretch
    is worth finding, not just the stretch. Measured on OpenCV's vtest.avi and four
-   re-encodings of it: picks at the 85th-98th percentile of a full-decode frame-difference
-   curve, against the 69th-92nd with evenly spread probes alone.
+   re-encodings of it (benchmarks/bench_motion.py): picks at the 87th-96th percentile of a
+   full-decode frame-difference curve, against the 69th-92nd with coarse probes alone.
 
 How runs of frames are decoded depends on the stream:
 
@@ -31,7 +31,8 @@ How runs of frames are decoded depends on the stream:
   frames, at the decoder's lowest resolution where it has one (`pixel_motion_scores`).
 - Decoders whose state a gap corrupts (VP9, AV1) decode exact runs from keyframes, within
   VERIFY_BUDGET of the clip: the start of every group of pictures first, then further on in
-  the groups whose starts move most (`verified_packet_scores`).
+  the groups whose starts move most and up to the packet-size peaks
+  (`verified_packet_scores`).
 """
 
 from __future__ import annotations
@@ -58,11 +59,11 @@ MAX_WINDOW_PROBES = 80
 PIXEL_PROBE_SPACING = 24
 # Coarse window probes: one every this many frames (at most MAX_WINDOW_PROBES).
 WINDOW_PROBE_SPACING = 28
-# Frames decoded per coarse window probe: the last pair is measured, the pair before it tells
-# a cut.
+# Frames decoded per coarse window probe: it scores the mean change of its two pairs.
 WINDOW = 3
-# Refinement: this many of the strongest coarse probes, each centred in a run of this many
-# consecutive frames (about a second of a 10-fps camera, a third of a second at 30 fps).
+# Refinement: this many of the strongest coarse probes (twice as many where packet sizes are
+# the coarse signal), each centred in a run of this many consecutive frames (about a second
+# of a 10-fps camera, a third of a second at 30 fps).
 REFINE_CANDIDATES = 10
 REFINE_RUN = 9
 # Frames decoded and dropped before a window run: pictures built on missing references
@@ -262,7 +263,7 @@ def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
     probes = np.unique(np.linspace(1, n - 2, num=count).astype(int)).tolist()
     with _exact_reader(path, index) as reader:
         greys = _read_greys(reader, [j for k in probes for j in (k - 1, k, k + 1)])
-        changes = _run_changes({j: greys[j] for j in greys})
+        changes = _run_changes(greys)
         found = {k: _probe_change(changes, k + 1) for k in probes}
         scores = np.interp(np.arange(n), probes, [found[k] for k in probes])
         refined = _refine_runs(scores, exclude=greys)
@@ -347,8 +348,8 @@ def _read_greys(reader: ExactFrameReader, wanted: Iterable[int]) -> dict[int, np
 def _probe_change(changes: dict[int, float], last: int) -> float:
     """A coarse probe's motion: the mean change over its pairs (frames last-WINDOW+2..last),
     so that a camera delivering new images only every few frames is not missed between."""
-    return float(np.mean([changes[k] for k in range(last - WINDOW + 2, last + 1)
-                          if k in changes]))
+    pairs = [changes[k] for k in range(last - WINDOW + 2, last + 1) if k in changes]
+    return float(np.mean(pairs)) if pairs else 0.0
 
 
 def _refine_runs(scores: np.ndarray, exclude: Iterable[int],
