@@ -174,7 +174,10 @@ def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
         packets = packet_motion_scores(index)
         coarse = packets / (float(packets.max()) or 1.0) * 0.1  # below measured motion
         runs = _refine_runs(coarse, exclude=(), candidates=2 * REFINE_CANDIDATES)
-        return _refined(coarse, runs, _decode_runs(path, index, runs))
+        greys = _decode_runs(path, index, runs)
+        if runs and len(_run_changes(greys)) < MIN_PROBES_ANSWERED * len(runs):
+            return None  # the decoder yields (almost) nothing without the frames before
+        return _refined(coarse, runs, greys)
     n = len(index)
     probes = _window_probes(index)
     changes = _run_changes(_decode_runs(path, index, [(k - WINDOW + 1, k) for k in probes]))
