@@ -34,10 +34,11 @@ _SEEK_RETRIES = 2
 # gain nothing (few or no non-reference frames). Everything else decodes every frame.
 SKIP_NONREF_CODECS = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video"})
 # Decoders that honour `skip_frame = "NONINTRA"` slice by slice: fed every packet, they decode
-# only the intra-coded pictures, keyframes or not (x264 and x265 code a scene change they find
-# too soon after a keyframe as a plain I-frame), each exactly as a full decode would (checked
-# in tests/video/test_video_motion_scenes.py).
-SKIP_NONINTRA_CODECS = frozenset({"h264", "hevc"})
+# only the intra-coded pictures, keyframes or not (x264 codes a scene change it finds too soon
+# after a keyframe as a plain I-frame), each exactly as a full decode would (checked in
+# tests/video/test_video_motion_scenes.py). Not hevc: under NONINTRA its decoder outputs the
+# keyframes but none of the plain I-frames of an x265 open-GOP stream.
+SKIP_NONINTRA_CODECS = frozenset({"h264"})
 
 
 def open_video(path: Path) -> av.container.InputContainer:
@@ -140,11 +141,11 @@ class ExactFrameReader:
 
         The intra frames are the keyframes, plus the I-frames inside groups of pictures where
         the decoder can skip everything else (`SKIP_NONINTRA_CODECS`, "pts" positioning);
-        elsewhere the keyframes only (and no heads). Every packet is fed, but the decoder only
-        parses the headers of the predicted ones it skips: on a 10-min 1080p H.264 clip this
-        is as cheap as feeding the keyframes alone. A keyframe resets the decoder's references,
-        so the frames of its head decode exactly as in a full decode (a plain I-frame does
-        not: frames after it may refer to frames before it, which were skipped).
+        elsewhere the keyframes only, without heads. Every packet is fed, but the decoder
+        only parses the headers of the predicted ones it skips: on a 10-min 1080p H.264 clip
+        this costs about as much as feeding the keyframes alone. A keyframe resets the
+        decoder's references, so the frames of its head decode exactly as in a full decode (a
+        plain I-frame does not: frames after it may refer to frames before it, skipped here).
         """
         context = self._stream.codec_context
         if self.index.positioning != "pts" or context.name not in SKIP_NONINTRA_CODECS:

@@ -12,7 +12,7 @@ A cut is a pair of neighbouring frames whose content difference is at least `CON
 motion raises every pair around it, a flash raises two pairs in a row, a cut only its own.
 
 1. Coarse pass: one pass over the file that decodes only the intra-coded frames (the
-   keyframes, and for H.264/HEVC also the I-frames inside groups of pictures: x264 codes a
+   keyframes, and for H.264 also the I-frames inside groups of pictures: x264 codes a
    scene change found soon after a keyframe as one) and the first frame after each keyframe;
    the anchors are those intra frames, plus evenly spaced frames in gaps longer than
    `MAX_ANCHOR_GAP` that do not end on an intra frame the encoder placed; for intra-only
@@ -356,8 +356,14 @@ class _CutSearch:
 
     def _drift(self, b: int) -> float:
         """How much the shot at keyframe b changes over DRIFT_FRAMES frames (content
-        difference), extrapolated from the frame after b its head decoded; inf if none."""
+        difference), extrapolated from the frame after b the intra pass decoded with it; when
+        that pass decoded none (codecs without NONINTRA skipping), from frame b + DRIFT_FRAMES,
+        decoded from b. inf for a plain I-frame without one: reaching a frame after it means
+        decoding from the keyframe before it."""
         k = self.heads.get(b)
+        if k is None and self.index.keyframe[b] and b + DRIFT_FRAMES < len(self.index):
+            k = b + DRIFT_FRAMES
+            self._read([k])
         if k is None or k <= b:
             return float("inf")
         change = self.thumbs[b].content_difference(self.thumbs[k])
