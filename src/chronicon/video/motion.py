@@ -92,6 +92,8 @@ WINDOW_CODECS = frozenset({"h264", "hevc", "mpeg4", "msmpeg4v1", "msmpeg4v2", "m
 # Decoders that can decode at 1/8 size (the `lowres` option): far less work per frame.
 LOWRES_CODECS = frozenset({"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4", "h263", "h263p",
                            "mpeg1video", "mpeg2video", "wmv1", "wmv2", "mjpeg"})
+# Frames between coarse probes score this share of the probes' interpolated scores.
+UNMEASURED_WEIGHT = 0.5
 # Seconds at the start whose packet sizes reflect the encoder's rate control settling.
 RAMP_SECONDS = 1.0
 # Share of window probes whose decoder must yield frames before we trust them.
@@ -184,8 +186,7 @@ def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
     found = {k: _probe_change(changes, k) for k in probes if k in changes}
     if len(found) < MIN_PROBES_ANSWERED * len(probes):
         return None
-    ends = np.asarray(sorted(found))
-    coarse = np.interp(np.arange(n), ends, [found[k] for k in ends])
+    coarse = _coarse_curve(n, found)
     runs = _refine_runs(coarse, exclude=())
     return _refined(coarse, runs, _decode_runs(path, index, runs))
 
@@ -268,7 +269,7 @@ def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
         greys = _read_greys(reader, [j for k in probes for j in (k - 1, k, k + 1)])
         changes = _run_changes(greys)
         found = {k: _probe_change(changes, k + 1) for k in probes}
-        scores = np.interp(np.arange(n), probes, [found[k] for k in probes])
+        scores = _coarse_curve(n, found)
         refined = _refine_runs(scores, exclude=greys)
         greys.update(_read_greys(reader, [j for start, end in refined
                                           for j in range(start - 1, end + 1)
@@ -347,6 +348,17 @@ def _read_greys(reader: ExactFrameReader, wanted: Iterable[int]) -> dict[int, np
 
 
 # ---- measuring -----------------------------------------------------------------------------
+
+def _coarse_curve(n: int, found: dict[int, float]) -> np.ndarray:
+    """Probe scores at the probes, interpolated between them at UNMEASURED_WEIGHT: a frame
+    never measured ranks below a measured one that moves as much (near a moving probe, a
+    frame that was still would otherwise look as good)."""
+    probes = np.asarray(sorted(found))
+    values = np.asarray([found[k] for k in probes])
+    curve = np.interp(np.arange(n), probes, values) * UNMEASURED_WEIGHT
+    curve[probes] = values
+    return curve
+
 
 def _probe_change(changes: dict[int, float], last: int) -> float:
     """A coarse probe's motion: the mean change over its pairs (frames last-WINDOW+2..last),
