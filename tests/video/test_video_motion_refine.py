@@ -99,3 +99,10 @@ def test_frames_without_motion_are_left_to_uniform_picks() -> None:
     # Nothing was seen moving at the zeros: the sampler fills in with uniform picks instead.
     scores = np.array([0.0, 0, 5, 0, 0, 3, 0, 0, 0, 0])
     assert pick_peaks(scores, 4, 1) == [2, 5]
+
+
+def test_a_measured_frame_outranks_an_interpolated_one() -> None:
+    # Probes at 0, 10, 20: frame 9 lies next to a moving probe but was never measured.
+    curve = motion._coarse_curve(21, {0: 0.0, 10: 2.0, 20: 1.5})
+    assert curve[10] == 2.0 and curve[20] == 1.5
+    assert curve[9] < curve[20] and curve[11] < curve[20]

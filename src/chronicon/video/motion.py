@@ -132,12 +132,11 @@ def motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
     if len(index) < 3:
         return np.zeros(len(index))
     if index.intra_only:
-        scores = pixel_motion_scores(path, index)
-    else:
-        scores = window_motion_scores(path, index)
-        if scores is None:
-            scores = verified_packet_scores(path, index)
-    return scores
+        return pixel_motion_scores(path, index)
+    scores = window_motion_scores(path, index)
+    if scores is not None:
+        return scores
+    return verified_packet_scores(path, index)
 
 
 def packet_motion_scores(index: FrameIndex, window_s: float = 0.5) -> np.ndarray:
@@ -156,7 +155,7 @@ def packet_motion_scores(index: FrameIndex, window_s: float = 0.5) -> np.ndarray
     return scores
 
 
-# ---- window runs: inter-coded streams, decoded on stale references -------------------------
+# ---- window runs: inter-coded streams, decoded from a non-keyframe -------------------------
 
 def window_motion_scores(path: Path, index: FrameIndex) -> np.ndarray | None:
     """Motion at window probes refined around the strongest (see the module docstring),
@@ -284,9 +283,10 @@ def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     VERIFY_START_SHARE of the budget decodes the start of every group of pictures. The rest
     decodes further on in some groups (`_further_targets`), taking in turn the groups whose
     starts move most (motion lasts: where it is under way at a group's start it likely goes
-    on) and the packet-size peaks (on a scene that is still most of the time, moving frames
-    cost more bits). Frames never decoded keep a tenth of their normalised packet score,
-    below any measured motion: they only order the rest."""
+    on) and the packet-size peaks (where the encoder lets the bit rate follow the picture,
+    moving frames cost more bits; a constant-bit-rate encoder spends them on still frames
+    too). Frames never decoded keep a tenth of their normalised packet score, below any
+    measured motion: they only order the rest."""
     n = len(index)
     packets = packet_motion_scores(index)
     scores = packets / (float(packets.max()) or 1.0) * 0.1
