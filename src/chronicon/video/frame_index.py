@@ -34,6 +34,9 @@ import numpy as np
 
 # The calibration decode stops after this many packets (or at the end of the stream).
 CALIBRATION_PACKETS = 96
+# Indexes are kept on disk (index_cache.py): a change to what FrameIndex holds or to how it is
+# built (this file, calibration included) must bump index_cache.FORMAT_VERSION, or processes
+# keep using indexes built the old way.
 
 PacketKey = tuple[int | None, int | None]  # (dts, pts) identifies a packet within its stream
 
