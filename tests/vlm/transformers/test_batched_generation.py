@@ -29,11 +29,11 @@ def frames(n: int, shade: int) -> list[Frame]:
             for i in range(n)]
 
 
-def one_by_one(backend: TransformersBackend, request: GenerationRequest) -> tuple[str, int]:
+def one_by_one(backend: TransformersBackend, request: GenerationRequest) -> tuple[str, int, int]:
     pieces: list[str] = []
     stats = backend.generate(request.frames, request.prompt, request.params, pieces.append,
                              video_fps=request.video_fps, video_duration=request.video_duration)
-    return "".join(pieces), stats.generated_tokens
+    return "".join(pieces), stats.generated_tokens, stats.prompt_tokens
 
 
 def test_rows_give_the_text_of_one_by_one_generation(backend: TransformersBackend) -> None:
@@ -43,9 +43,12 @@ def test_rows_give_the_text_of_one_by_one_generation(backend: TransformersBacken
     streamed: dict[int, list[str]] = {i: [] for i in range(3)}
     stats = backend.generate_batch(requests, lambda i, piece: streamed[i].append(piece))
     for i, request in enumerate(requests):
-        text, count = one_by_one(backend, request)
+        text, count, prompt_tokens = one_by_one(backend, request)
         assert "".join(streamed[i]) == text  # padded rows decode like unpadded ones
         assert stats[i].generated_tokens == count == 12
+        # The same prompt as alone: transformers' processor writes a batch's largest frame
+        # count into every row's "series of N frames", so rows are batched by frame count.
+        assert stats[i].prompt_tokens == prompt_tokens
         assert stats[i].prompt_tokens > 0 and stats[i].time_to_first_token_s > 0
         assert stats[i].time_to_first_token_s <= stats[i].generate_s
     assert stats[0].prompt_tokens != stats[1].prompt_tokens  # own prompt, not the padded one

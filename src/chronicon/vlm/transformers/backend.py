@@ -357,17 +357,21 @@ class TransformersBackend(Backend):
 
     def generate_batch(self, requests: list[GenerationRequest],
                        on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
-        """Requests with the same decoding rule share forward passes, up to `max_batch` rows at
-        a time: one vision pass over all their frames, one decode loop with per-row stopping
-        and streaming. Text-only requests and image-only processors run one after another."""
+        """Requests with the same decoding rule and frame count share forward passes, up to
+        `max_batch` rows at a time: one vision pass over all their frames, one decode loop
+        with per-row stopping and streaming. Text-only requests and image-only processors
+        run one after another."""
         for r in requests:
             check_request(r.frames, r.prompt)
         self.load()
         results: list[GenerationStats | None] = [None] * len(requests)
-        groups: dict[tuple[float, float], list[int]] = {}
+        # Rows share a batch when they decode by the same rule AND have as many frames:
+        # transformers' SmolVLM processor writes the batch's largest frame count into every
+        # row's "series of N frames" intro, so mixed counts would change a row's prompt.
+        groups: dict[tuple[tuple[float, float], int], list[int]] = {}
         for i, r in enumerate(requests):
             if r.frames and self.video_input:
-                groups.setdefault(group_key(r.params), []).append(i)
+                groups.setdefault((group_key(r.params), len(r.frames)), []).append(i)
             else:
                 results[i] = self._generate_one(r, lambda piece, i=i: on_piece(i, piece))
         for indices in groups.values():
