@@ -260,7 +260,6 @@ class _CutSearch:
         self.intra = np.zeros(len(index), dtype=bool)
         self.regular_interval: int | None = None
         self.heads: dict[int, int] = {}  # keyframe -> the frame after it decoded in its head
-        self.frames_decoded = 0  # every frame thumbnailed (what the search cost)
 
     def run(self) -> list[int]:
         cuts: list[int] = []
@@ -275,25 +274,22 @@ class _CutSearch:
                 kept.append(cut)
         return kept
 
-    def _keep(self, k: int, frame: av.VideoFrame) -> None:
-        self.thumbs[k] = Thumbnail(frame)
-        self.frames_decoded += 1
-
     def _read(self, frames: list[int] | range) -> None:
         wanted = [k for k in frames if k not in self.thumbs]
         for k, frame in self.reader.read(wanted):
-            self._keep(k, frame)
+            self.thumbs[k] = Thumbnail(frame)
 
     def _anchors(self) -> list[int]:
-        """The intra frames (with the first frame after each keyframe), plus evenly spaced
-        frames in gaps longer than MAX_ANCHOR_GAP, the first and the last frame."""
+        """The intra frames (read with the first frame after each keyframe), the first and
+        the last frame, and evenly spaced frames in gaps longer than MAX_ANCHOR_GAP that do
+        not end on an intra frame the encoder placed."""
         n = len(self.index)
         if self.index.intra_only:
             anchors = np.linspace(0, n - 1, num=min(n, MAX_INTRA_ANCHORS)).astype(int).tolist()
             self._read(sorted(set(anchors)))
             return sorted(self.thumbs)
         for k, frame, intra in self.reader.intra_frames(head=1):
-            self._keep(k, frame)
+            self.thumbs[k] = Thumbnail(frame)
             if intra:
                 self.intra[k] = True
             else:
