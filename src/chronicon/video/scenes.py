@@ -319,23 +319,21 @@ class _CutSearch:
         if self._encoder_marked_cut(b) and b - a > 2 * AFTER_KEYFRAME:
             # (A short span costs no more to decode than the checks that would spare it; an
             # encoder also codes I-frames in a flash or a fast fade, a few frames apart.)
-            found = self._marked_cut(a, b, following)
-            if found is not None:
-                return found
+            return self._marked_cut(a, b, following)
         # One forward run from a; b + 1 and b + 2 (just after a keyframe, when b is one) tell a
         # cut at b from motion there.
         return self._cuts_in(a, b)
 
-    def _marked_cut(self, a: int, b: int, following: int | None) -> list[int] | None:
-        """The cuts in (a, b] when the encoder coded b as a scene change, without decoding the
-        span before it when the evidence suffices; None: search the span frame by frame.
+    def _marked_cut(self, a: int, b: int, following: int | None) -> list[int]:
+        """The cuts in (a, b] (and in the few frames after b) when the encoder coded b as a
+        scene change, without decoding the span before it when the evidence suffices.
 
         b is the cut when the anchors differ clearly (colours or content) and far more than
         the shot at b moves: its drift, the content difference from b to the first frame
         after it (decoded with b in the intra pass), scaled up to DRIFT_FRAMES frames
         (motion grows less than linearly, so this overstates it: a doubt costs a search, not a
-        wrong cut). Else b may be a few frames before the cut (x264 with B-frames): the frames
-        after it are searched, then the span.
+        wrong cut). Else the span and the frames after b are searched in one forward run (b
+        may be a few frames before the cut: x264 with B-frames).
         """
         first, last = self.thumbs[a], self.thumbs[b]
         histogram, content = first.histogram_distance(last), first.content_difference(last)
@@ -350,7 +348,7 @@ class _CutSearch:
         if (clear and self._drift(b) < content / 2
                 and not self._fresh_frame_inside(a + 1, b, a, b)):
             return [b]
-        return self._cuts_in(b, end) or None
+        return self._cuts_in(a, end)
 
     def _drift(self, b: int) -> float:
         """How much the shot at keyframe b changes over DRIFT_FRAMES frames (content
