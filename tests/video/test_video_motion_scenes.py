@@ -290,3 +290,31 @@ def test_a_stray_last_frame_is_no_scene(tmp_path: Path) -> None:
     path = write_video(tmp_path / "end.mp4", n_frames=90, size=SIZE,
                        frame_fn=lambda i: scene_frame(i, cuts, SIZE))
     assert find_cuts(path, frame_index(path)) == [40]
+
+
+def test_a_cut_coded_afresh_before_an_encoder_cut_is_found(tmp_path: Path) -> None:
+    # Keyframes at 0 and at the cut at 100 only (scene-change detection off): the cut at 60
+    # is coded as a predicted frame far bigger than those around it, so the span before the
+    # keyframe is searched instead of taking the keyframe alone.
+    cuts = [60, 100]
+    textures = [np.kron(np.random.default_rng(seed).integers(0, 256, (SIZE[1] // 8, 40, 3)),
+                        np.ones((8, 8, 1))).astype(np.uint8) // (seed + 1) for seed in range(3)]
+
+    def frame(i: int) -> np.ndarray:  # blocky noise, its own per shot, panning 1 px a frame
+        scene = sum(1 for c in cuts if i >= c)
+        return np.ascontiguousarray(textures[scene][:, i % 150:i % 150 + SIZE[0]])
+
+    path = tmp_path / "fresh.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.options = {"g": "250", "sc_threshold": "0", "forced-idr": "1"}
+        for i in range(140):
+            video_frame = av.VideoFrame.from_ndarray(frame(i), format="rgb24")
+            if i == 100:
+                video_frame.pict_type = av.video.frame.PictureType.I
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode(None))
+    index = frame_index(path)
+    assert np.flatnonzero(index.keyframe).tolist() == [0, 100]
+    assert find_cuts(path, index) == cuts
