@@ -44,6 +44,7 @@ from ..catalog import ModelRef, count_parameters, resolve_model
 from ..hub import fetch_model_dir
 from ..tokens import yes_no_token_ids
 from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
+from .decode_threads import DecodeOnOneThread
 from .placement import (
     QUANT_4BIT,
     QUANT_8BIT,
@@ -168,6 +169,11 @@ class TransformersBackend(Backend):
         self.speedups: tuple[str, ...] = ()
         self.loaded = False
 
+    @property
+    def _decode_on_one_thread(self) -> bool:
+        """Token steps on one thread when the CPU is shared (see decode_threads.py)."""
+        return self.device == "cpu"
+
     # ---- loading ------------------------------------------------------------------------------
 
     def info(self) -> BackendInfo:
@@ -251,9 +257,12 @@ class TransformersBackend(Backend):
         if not self.device.startswith("cuda"):
             model.to(self.device)
         model.eval()
-        self.speedups = tuple(apply_cpu_speedups(
+        speedups = apply_cpu_speedups(
             model, dtype=self.dtype, device=self.device, compiling=self._compile_requested,
-            quantized=self.quantization.quantized))
+            quantized=self.quantization.quantized)
+        if self._decode_on_one_thread:
+            speedups.append("decode-one-thread-when-shared")
+        self.speedups = tuple(speedups)
         log.debug("speed-ups applied: %s", ", ".join(self.speedups) or "none")
         return model
 
@@ -340,12 +349,18 @@ class TransformersBackend(Backend):
         with run.preprocessing():
             inputs = self.prepare_inputs(run.frames, prompt, video_fps, video_duration)
             run.prompt_tokens = int(inputs["input_ids"].shape[1])
+        threads = DecodeOnOneThread(self._decode_on_one_thread)
+
+        def first_token() -> None:
+            run.first_token()
+            threads.prefill_done()
+
         streamer = _PieceStreamer(self.processor.tokenizer,
-                                  run.generating(on_piece, params.max_tokens), run.first_token)
+                                  run.generating(on_piece, params.max_tokens), first_token)
         gen_kwargs = dict(inputs, streamer=streamer, max_new_tokens=params.max_tokens,
                           min_new_tokens=params.min_tokens, **sampling_kwargs(params))
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), threads:
                 ids = self.model.generate(**gen_kwargs)
         except Exception as exc:
             if self._compiled and allow_retry and not streamer.emitted:
@@ -353,6 +368,10 @@ class TransformersBackend(Backend):
                 return self._generate(GenerationRun(run.frames, ignore_event), prompt, params,
                                       video_fps, video_duration, on_piece, allow_retry=False)
             raise
+        if threads.decode_threads is not None:
+            run.stats.extra["decode_threads"] = threads.decode_threads
+        if threads.share is not None:
+            run.stats.extra["prefill_cpu_share"] = round(threads.share, 3)
         return run.finish(int(ids.shape[1]) - run.prompt_tokens)
 
     def generate_batch(self, requests: list[GenerationRequest],
@@ -407,10 +426,12 @@ class TransformersBackend(Backend):
             eos = _eos_ids(self.model.generation_config)
             max_tokens = [r.params.max_tokens for r in requests]
             prompt_length = int(inputs["input_ids"].shape[1])
+            threads = DecodeOnOneThread(self._decode_on_one_thread)
             streamer = RowStreamer(self.processor.tokenizer, len(requests), max_tokens, eos,
-                                   lambda row, piece: emit[row](piece))
+                                   lambda row, piece: emit[row](piece),
+                                   on_first_token=threads.prefill_done)
             params = requests[0].params
-            with torch.inference_mode():
+            with torch.inference_mode(), threads:
                 self.model.generate(
                     **inputs, streamer=streamer, max_new_tokens=max(max_tokens),
                     min_new_tokens=0, **sampling_kwargs(params),

@@ -69,8 +69,10 @@ class RowStreamer(BaseStreamer):
     padding `generate()` fills finished rows with and are ignored."""
 
     def __init__(self, tokenizer: Any, rows: int, max_tokens: list[int], eos_ids: list[int],
-                 on_piece: Callable[[int, str], None]) -> None:
+                 on_piece: Callable[[int, str], None],
+                 on_first_token: Callable[[], None] = lambda: None) -> None:
         self.max_tokens = max_tokens
+        self.on_first_token = on_first_token
         self.eos_ids = set(eos_ids)
         self.texts = [IncrementalText(tokenizer, lambda piece, row=row: on_piece(row, piece))
                       for row in range(rows)]
@@ -87,6 +89,7 @@ class RowStreamer(BaseStreamer):
         now = time.perf_counter()
         if self.first_token_at is None:
             self.first_token_at = now
+            self.on_first_token()
         for row, token in enumerate(value.reshape(-1).tolist()):
             if self.finished[row]:
                 continue
