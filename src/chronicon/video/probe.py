@@ -120,8 +120,24 @@ def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> V
 
 def frame_index(path: str | Path) -> FrameIndex:
     """The frame index of the file's video stream, cached while the file is unchanged: in
-    memory, and on disk when `index_cache` has a directory."""
-    return _cached_index(*file_version(path))
+    memory, and on disk when `index_cache` has a directory.
+
+    Callers may hold a probe taken earlier (an upload probed at submission); a file that has
+    changed since and no longer reads raises what `probe` would say of it now (the specific
+    BadVideo, the file's name, never FFmpeg's message with the server path)."""
+    try:
+        return _cached_index(*file_version(path))
+    except (av.FFmpegError, OSError, IndexError) as exc:
+        raise _what_is_wrong_now(Path(path), exc) from None
+
+
+def _what_is_wrong_now(path: Path, exc: Exception) -> Exception:
+    _check_file(path)
+    with _open(path) as container:
+        _video_stream(path, container)
+    if isinstance(exc, OSError) and not isinstance(exc, av.FFmpegError):
+        return exc  # the file reads again: a passing I/O error, as it was
+    return CorruptVideo(f"{path.name}: damaged, its packets cannot be read ({_reason(exc)})")
 
 
 def file_version(path: str | Path) -> tuple[str, int, int]:
