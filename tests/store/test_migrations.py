@@ -4,6 +4,7 @@ server and a `chronicon watch`, two workers' first start): each migration is app
 from __future__ import annotations
 
 import multiprocessing
+import traceback
 from pathlib import Path
 
 from chronicon.store.database import Database
@@ -15,8 +16,8 @@ def _open(path: str, start, results) -> None:
     try:
         Database(path).close()
         results.put("ok")
-    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
-        results.put(f"{type(exc).__name__}: {exc}")
+    except Exception:  # noqa: BLE001 - reported to the test, which fails on it
+        results.put(traceback.format_exc())  # where it failed, not only what
 
 
 def test_processes_racing_to_create_the_database_apply_each_migration_once(

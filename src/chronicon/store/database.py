@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
@@ -34,9 +38,9 @@ class Database:
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
                                      isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=30000")
+        _use_wal(self._conn, self.path)
+        self._conn.execute("PRAGMA foreign_keys=ON")
         self.migrate()
 
     def close(self) -> None:
@@ -93,3 +97,32 @@ class Database:
                     conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, utc_now()))
                 applied.append(name)
             return applied
+
+
+# Turning a brand-new database to WAL takes an exclusive lock. Processes opening it at the same
+# moment (a server and `chronicon watch`, two workers' first start) can each hold a shared
+# lock and want the exclusive one: SQLite then answers one of them "database is locked" AT
+# ONCE, without its busy handler (waiting could never succeed), or leaves the mode as it was.
+# The other finishes the switch within milliseconds, so asking again succeeds.
+WAL_ATTEMPTS = 100
+WAL_RETRY_S = 0.05
+
+
+def _use_wal(conn: sqlite3.Connection, path: Path) -> None:
+    if str(path) == ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+        return
+    mode = "unknown"
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+        else:
+            if mode == "wal":
+                return
+        time.sleep(WAL_RETRY_S)
+    # A filesystem without shared memory for WAL: the database still works, one writer or
+    # reader at a time.
+    log.warning("%s stays in %s journal mode (WAL refused)", path.name, mode)
