@@ -216,9 +216,7 @@ class OpenVINOBackend(Backend):
                  video_duration: float | None = None,
                  on_event: EventCallback = ignore_event) -> GenerationStats:
         request = GenerationRequest(frames, prompt, params, video_fps, video_duration, on_event)
-        check_request(frames, prompt)
-        self.load()
-        return self._generate_rows([request], lambda row, piece: on_piece(piece))[0]
+        return self.generate_batch([request], lambda row, piece: on_piece(piece))[0]
 
     def generate_batch(self, requests: list[GenerationRequest],
                        on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
