@@ -52,14 +52,8 @@ PROPORTIONAL = 2.0  # half of 2 cores
 CHILD = """
 import json, sys, time
 sys.path[:0] = {paths!r}
-from benchmarks.bench_inference import Chronicon, make_frames
-if {runtime!r} == "tuned":
-    from chronicon.vlm.transformers.backend import TransformersBackend
-    backend = TransformersBackend(model={model!r}, device="cpu")
-else:
-    from chronicon.vlm.openvino.backend import OpenVINOBackend
-    backend = OpenVINOBackend({conversion!r})
-runner = Chronicon({runtime!r}, backend)
+from benchmarks.bench_inference import Chronicon, make_frames, one_runtime
+runner = Chronicon({runtime!r}, one_runtime({runtime!r}, {conversion!r}))
 frames = make_frames(4)
 runner.run(frames)
 print("READY", flush=True)
@@ -77,7 +71,7 @@ def measure(runtime: str, policy: str, loaded: bool, conversion: str | None) -> 
     elif policy != "default":
         env["OMP_WAIT_POLICY"] = policy
     code = CHILD.format(paths=[str(ROOT), str(ROOT / "src")], runtime=runtime,
-                        model=str(MODEL_DIR), conversion=conversion)
+                        conversion=conversion)
     child = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     assert child.stdin and child.stdout

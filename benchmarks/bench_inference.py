@@ -278,16 +278,11 @@ def rss_probe(runtime: str, conversion: str | None) -> dict[str, Any]:
     code = f"""
 import json, sys
 sys.path[:0] = {[str(ROOT), str(ROOT / "src")]!r}
-from benchmarks.bench_inference import make_frames, peak_rss_mb, run_batch_on
-if {runtime!r} == "tuned":
-    from chronicon.vlm.transformers.backend import TransformersBackend
-    backend = TransformersBackend(model={str(MODEL_DIR)!r}, device="cpu")
-else:
-    from chronicon.vlm.openvino.backend import OpenVINOBackend
-    backend = OpenVINOBackend({conversion!r})
+from benchmarks.bench_inference import (Chronicon, make_frames, one_runtime, peak_rss_mb,
+                                        run_batch_on)
+backend = one_runtime({runtime!r}, {conversion!r})
 backend.load()
 loaded = peak_rss_mb()
-from benchmarks.bench_inference import Chronicon
 Chronicon("probe", backend).run(make_frames(4))
 single = peak_rss_mb()
 run_batch_on(backend)
@@ -297,6 +292,18 @@ print(json.dumps({{"loaded_mb": loaded, "peak_mb_single": single,
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def one_runtime(runtime: str, conversion: str | None) -> Any:
+    """A backend of its own for a child process: "tuned" transformers on the benchmark model,
+    or OpenVINO on `conversion`."""
+    if runtime == "tuned":
+        from chronicon.vlm.transformers.backend import TransformersBackend
+
+        return TransformersBackend(model=str(MODEL_DIR), device="cpu")
+    from chronicon.vlm.openvino.backend import OpenVINOBackend
+
+    return OpenVINOBackend(conversion)
 
 
 def peak_rss_mb() -> int:
