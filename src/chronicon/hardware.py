@@ -33,6 +33,18 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(read_cpu_flags())
 
 
+def nvidia_gpu_present(proc: Path = Path("/proc/driver/nvidia/gpus"),
+                       dev: Path = Path("/dev")) -> bool:
+    """An NVIDIA driver reports a GPU (Linux): asked before importing torch, which costs
+    ~300 MB of memory to learn that CUDA is absent."""
+    try:
+        if proc.is_dir() and any(proc.iterdir()):
+            return True
+    except OSError:
+        pass
+    return (dev / "nvidia0").exists()
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its affinity mask, not the machine's count)."""
     try:

@@ -104,6 +104,13 @@ def _processor(tokenizer: PreTrainedTokenizerFast, image_size: int,
     )
 
 
+def save_processor(path: Path, image_size: int, image_seq_len: int) -> Path:
+    """Write only a SmolVLM processor (tokenizer included) whose frames are brought to
+    `image_size` pixels, each `image_seq_len` image tokens (the 256M model: 512 and 64)."""
+    _processor(_train_tokenizer(), image_size, image_seq_len).save_pretrained(path)
+    return Path(path)
+
+
 def build_smolvlm(path: Path, text: dict[str, Any], vision: dict[str, Any], scale_factor: int,
                   vocab_size: int | None = None, seed: int = 0,
                   dtype: torch.dtype = torch.float32) -> Path:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chronicon.hardware import has_native_bf16, read_cpu_flags, usable_cores
+from chronicon.hardware import has_native_bf16, nvidia_gpu_present, read_cpu_flags, usable_cores
 
 
 def test_native_bf16_needs_avx512_bf16_or_amx(tmp_path: Path) -> None:
@@ -17,6 +17,22 @@ def test_native_bf16_needs_avx512_bf16_or_amx(tmp_path: Path) -> None:
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16\nbugs\t\t: none\n")
     assert read_cpu_flags(cpuinfo) == {"fpu", "sse2", "avx2", "amx_bf16"}
     assert read_cpu_flags(tmp_path / "missing") == set()
+
+
+def test_an_nvidia_gpu_is_seen_from_the_driver_files(tmp_path: Path) -> None:
+    proc, dev = tmp_path / "gpus", tmp_path / "dev"
+    proc.mkdir()
+    dev.mkdir()
+    assert not nvidia_gpu_present(proc, dev)  # a driver loaded without a GPU
+    (proc / "0000:01:00.0").mkdir()
+    assert nvidia_gpu_present(proc, dev)
+    assert nvidia_gpu_present(tmp_path / "absent", _with_device(dev))
+    assert not nvidia_gpu_present(tmp_path / "absent", tmp_path / "absent")
+
+
+def _with_device(dev: Path) -> Path:
+    (dev / "nvidia0").touch()
+    return dev
 
 
 def test_usable_cores_is_the_affinity_mask() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import BadParameter, ModelUnavailable
+from ..hardware import nvidia_gpu_present
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -69,8 +70,8 @@ def choose_auto(settings: Settings, model: str | None, device: str | None) -> st
         return "transformers"
     if find_converted(settings, model or settings.model) is None:
         return "transformers"
-    if (device or settings.device) == "auto":
-        import torch
+    if (device or settings.device) == "auto" and nvidia_gpu_present():
+        import torch  # only where a GPU may be: the OpenVINO runtime itself needs no torch
 
         if torch.cuda.is_available():
             return "transformers"

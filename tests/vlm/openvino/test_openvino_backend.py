@@ -5,6 +5,9 @@ Skipped when the `openvino` wheel is not installed (`pip install 'chronicon[open
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("openvino")
 
+import chronicon  # noqa: E402
 from chronicon.analysis import AnalysisOptions, analyze  # noqa: E402
 from chronicon.cli import app  # noqa: E402
 from chronicon.config import Settings  # noqa: E402
@@ -154,6 +158,32 @@ def test_auto_takes_openvino_only_for_a_converted_model(converted: Path, tiny_mo
     plain = create_backend(Settings(data_dir=tmp_path, backend="auto", model=str(tiny_model_dir),
                                     device="cpu"))
     assert plain.info().backend == "transformers"
+
+
+def test_the_runtime_runs_without_torch_or_transformers(converted: Path, tmp_path: Path) -> None:
+    """A fresh process analyses a clip through `auto` on the converted model and never imports
+    torch or transformers: importing them for the processor alone held ~550 MB."""
+    clip = write_video(tmp_path / "clip.mp4", n_frames=30)
+    code = (
+        "import json, sys\n"
+        "from chronicon.analysis import AnalysisOptions, analyze\n"
+        "from chronicon.config import Settings\n"
+        "from chronicon.vlm.backend import create_backend\n"
+        f"settings = Settings(data_dir={str(tmp_path)!r}, backend='auto',"
+        f" model={str(converted)!r})\n"
+        "backend = create_backend(settings)\n"
+        f"data = analyze({str(clip)!r}, AnalysisOptions(frames=2, max_tokens=4, min_tokens=4),"
+        " backend).to_dict()\n"
+        "print(json.dumps({'backend': data['backend'], 'tokens': data['tokens']['generated'],"
+        " 'loaded': sorted(m for m in ('torch', 'transformers', 'torchvision')"
+        " if m in sys.modules)}))\n")
+    src = str(Path(chronicon.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report == {"backend": "openvino", "tokens": 4, "loaded": []}
 
 
 def test_a_model_never_converted_says_how(tmp_path: Path) -> None:

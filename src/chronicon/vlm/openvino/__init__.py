@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from ...config import Settings
 
 MANIFEST = "chronicon_openvino.json"
+# What a conversion's manifest must say to be run (kept here, not in export.py, which defines
+# torch modules at import: the runtime never imports it). 2: beam_idx input, float attention
+# mask (fused attention with the KV cache), causal mask by cache slot (left-padded batches).
+FORMAT_VERSION = 2
 WEIGHT_PREFERENCE = ("int8", "fp32")
 
 

@@ -30,11 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import MANIFEST
+from . import FORMAT_VERSION, MANIFEST
 
-# 2: beam_idx input, float attention mask (fused attention with the KV cache), causal
-# mask by cache slot (left-padded batches).
-FORMAT_VERSION = 2
 WEIGHT_FORMATS = ("fp32", "int8")
 # Files a model directory carries for the processor and tokenizer (copied as they are).
 _PROCESSOR_FILES = ("*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")

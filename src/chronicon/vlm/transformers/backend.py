@@ -43,6 +43,7 @@ from ..backend import (
 from ..catalog import ModelRef, count_parameters, resolve_model
 from ..hub import fetch_model_dir
 from ..tokens import yes_no_token_ids
+from ..video_clock import video_clock
 from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
 from .decode_threads import DecodeOnOneThread
 from .placement import (
@@ -67,31 +68,15 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 4
 # The memory check assumes the largest request we accept, so a loaded model never runs out later.
 MEMORY_CHECK_FRAMES = 16
-# A millisecond clock for frames whose indices do not match the stream's nominal rate (VFR).
-_MS_CLOCK_FPS = 1000.0
 
 
 def video_metadata(frames: list[Frame], fps: float | None,
                    duration: float | None) -> VideoMetadata:
-    """Metadata that makes the processor stamp each frame with its own timestamp.
-
-    The processor computes a timestamp as index / fps. With the stream's fps and our frame
-    indices that is exact for constant-rate video; when the indices and timestamps disagree
-    (variable frame rate, or no fps known) the frames are placed on a millisecond clock instead.
-    """
-    last = max(f.timestamp for f in frames)
-    duration = duration if duration and duration > 0 else last
-    consistent = bool(fps) and fps > 0 and all(
-        abs(f.index / fps - f.timestamp) <= 1.0 / fps for f in frames)
-    if consistent:
-        indices = [f.index for f in frames]
-        total = max(int(round(duration * fps)), max(indices) + 1)
-        return VideoMetadata(total_num_frames=total, fps=float(fps), duration=duration,
-                             frames_indices=indices)
-    indices = [int(round(f.timestamp * _MS_CLOCK_FPS)) for f in frames]
-    total = max(int(round(duration * _MS_CLOCK_FPS)), max(indices) + 1)
-    return VideoMetadata(total_num_frames=total, fps=_MS_CLOCK_FPS, duration=duration,
-                         frames_indices=indices)
+    """Metadata that makes the processor stamp each frame with its own timestamp (see
+    `video_clock`)."""
+    clock = video_clock(frames, fps, duration)
+    return VideoMetadata(total_num_frames=clock.total_frames, fps=clock.fps,
+                         duration=clock.duration, frames_indices=clock.indices)
 
 
 class _PieceStreamer(TextStreamer):
