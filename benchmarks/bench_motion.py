@@ -6,7 +6,8 @@ Footage: OpenCV's vtest.avi (Debian opencv-doc: DivX, 768x576, 795 frames, a fix
 pedestrians, 250-frame groups of pictures) as it is, and re-encoded the ways cameras and
 people store such footage (made once into ~/.cache/chronicon-bench/motion/): H.264 without
 B-frames and with a 10-s GOP (a security camera), H.264 with B-frames in Matroska, VP9 in
-WebM, MJPEG in AVI.
+WebM, AV1 in WebM (SVT-AV1's fast preset 10, its default 8-s GOP of hierarchical mini-GOPs
+with hidden frames; decoded by libdav1d), MJPEG in AVI.
 
 The yardstick is a full decode: the mean grey change between each frame and the one before
 (64x48 thumbnails). For 8 picks, the table gives the mean percentile of that curve at the
@@ -54,6 +55,7 @@ ENCODINGS = {
     "h264-bframes.mkv": ["-c:v", "libx264", "-preset", "veryfast"],
     "vp9.webm": ["-c:v", "libvpx-vp9", "-b:v", "800k", "-deadline", "realtime",
                  "-cpu-used", "8"],
+    "av1.webm": ["-c:v", "libsvtav1", "-preset", "10", "-crf", "35"],
     "mjpeg.avi": ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p"],
 }
 
