@@ -106,3 +106,16 @@ def test_a_measured_frame_outranks_an_interpolated_one() -> None:
     curve = motion._coarse_curve(21, {0: 0.0, 10: 2.0, 20: 1.5})
     assert curve[10] == 2.0 and curve[20] == 1.5
     assert curve[9] < curve[20] and curve[11] < curve[20]
+
+
+@pytest.mark.parametrize("name", ["vp9.webm", "mjpeg.avi"])
+def test_readers_side_by_side_score_as_one_reader(tmp_path: Path, name: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Exact runs are shared out among READERS decoders in whatever order they finish: the
+    # scores must not depend on it.
+    path = write_video(tmp_path / name, n_frames=120, size=SIZE, **CODECS[name],
+                       frame_fn=jumping_square_frame)
+    index = frame_index(path)
+    side_by_side = motion_scores(path, index)
+    monkeypatch.setattr(motion, "READERS", 1)
+    assert np.array_equal(side_by_side, motion_scores(path, index))

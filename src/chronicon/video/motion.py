@@ -33,14 +33,23 @@ How runs of frames are decoded depends on the stream:
   VERIFY_BUDGET of the clip: the start of every group of pictures first, then further on in
   the groups whose starts move most and up to the packet-size peaks
   (`verified_packet_scores`).
+
+Exact frames (the last two paths) are read by READERS decoders side by side, one thread each,
+a group of pictures at a time (`_read_greys`): both cores work, and no frame is decoded only
+to be dropped by a frame-threaded decoder's seek.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -98,6 +107,9 @@ UNMEASURED_WEIGHT = 0.5
 RAMP_SECONDS = 1.0
 # Share of window probes whose decoder must yield frames before we trust them.
 MIN_PROBES_ANSWERED = 0.5
+# Decoders working side by side (each on one thread): the machines we run on have two cores
+# or more.
+READERS = 2
 # Grey thumbnails are about this many pixels across.
 GREY_WIDTH = 64
 # Pixel formats whose first plane is 8-bit luma, read without conversion.
@@ -264,15 +276,14 @@ def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
     n = len(index)
     count = min(MAX_PIXEL_PROBES, max(2, n // PIXEL_PROBE_SPACING), n - 2)
     probes = np.unique(np.linspace(1, n - 2, num=count).astype(int)).tolist()
-    with _exact_reader(path, index) as reader:
-        greys = _read_greys(reader, [j for k in probes for j in (k - 1, k, k + 1)])
-        changes = _run_changes(greys)
-        found = {k: _probe_change(changes, k + 1) for k in probes}
-        scores = _coarse_curve(n, found)
-        refined = _refine_runs(scores, exclude=greys)
-        greys.update(_read_greys(reader, [j for start, end in refined
-                                          for j in range(start - 1, end + 1)
-                                          if j not in greys]))
+    greys = _read_greys(path, index, [j for k in probes for j in (k - 1, k, k + 1)])
+    changes = _run_changes(greys)
+    found = {k: _probe_change(changes, k + 1) for k in probes}
+    scores = _coarse_curve(n, found)
+    refined = _refine_runs(scores, exclude=greys)
+    greys.update(_read_greys(path, index, [j for start, end in refined
+                                           for j in range(start - 1, end + 1)
+                                           if j not in greys]))
     return _refined(scores, refined, greys)
 
 
@@ -295,20 +306,19 @@ def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     budget = int(VERIFY_BUDGET * n)
     first = max(REFINE_RUN, int(budget * VERIFY_START_SHARE) // len(keys))
     reach = {key: min(key + first, ends[key]) - 1 for key in keys}
-    with _exact_reader(path, index) as reader:
-        greys = _read_greys(reader, [j for key in keys for j in range(key, reach[key] + 1)])
-        starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
-                                              if j in greys})) for key in keys}
-        left, further = budget - len(greys), dict(reach)
-        for key, target in _further_targets(index, packets, starts, reach):
-            target = min(target, ends[key] - 1)
-            # Decoding further re-decodes the start too (a fresh seek): count it once.
-            cost = target - further[key] + (reach[key] - key + 1 if further[key] == reach[key]
-                                             else 0)
-            if target > further[key] and cost <= left:
-                further[key], left = target, left - cost
-        greys.update(_read_greys(reader, [j for key in keys
-                                          for j in range(reach[key] + 1, further[key] + 1)]))
+    greys = _read_greys(path, index, [j for key in keys for j in range(key, reach[key] + 1)])
+    starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
+                                          if j in greys})) for key in keys}
+    left, further = budget - len(greys), dict(reach)
+    for key, target in _further_targets(index, packets, starts, reach):
+        target = min(target, ends[key] - 1)
+        # Decoding further re-decodes the start too (a fresh seek): count it once.
+        cost = target - further[key] + (reach[key] - key + 1 if further[key] == reach[key]
+                                         else 0)
+        if target > further[key] and cost <= left:
+            further[key], left = target, left - cost
+    greys.update(_read_greys(path, index, [j for key in keys
+                                           for j in range(reach[key] + 1, further[key] + 1)]))
     runs = [(key + 1, further[key]) for key in keys if further[key] > key]
     return _refined(scores, runs, greys)
 
@@ -335,22 +345,64 @@ def _typical(changes: dict[int, float]) -> float:
     return float(np.median(list(changes.values()))) if changes else 0.0
 
 
+def _read_greys(path: Path, index: FrameIndex, wanted: Iterable[int]) -> dict[int, np.ndarray]:
+    """Grey images of the exact frames `wanted` (those inside the clip), each group of
+    pictures read from its keyframe; READERS readers take the groups side by side."""
+    n = len(index)
+    targets = sorted({j for j in wanted if 0 <= j < n})
+    groups = [list(group) for _, group in itertools.groupby(targets, key=index.keyframe_before)]
+
+    def read_group(reader: ExactFrameReader, group: list[int]) -> dict[int, np.ndarray]:
+        return {k: grey(frame) for k, frame in reader.read(group)}
+
+    return _side_by_side(groups, lambda: _exact_reader(path, index), read_group,
+                         cost=lambda g: g[-1] - index.keyframe_before(g[0]))
+
+
+_Job = TypeVar("_Job")
+_Worker = TypeVar("_Worker")
+
+
+def _side_by_side(jobs: list[_Job], open_worker: Callable[[], AbstractContextManager[_Worker]],
+                  work: Callable[[_Worker, _Job], dict[int, np.ndarray]],
+                  cost: Callable[[_Job], float]) -> dict[int, np.ndarray]:
+    """The union of `work(worker, job)` over the jobs, done by READERS workers side by side
+    (FFmpeg decodes without holding the GIL), each opened once; a worker takes the next job
+    when it is done, costliest first, so both end together even when the jobs differ in cost
+    or another process holds a core. The result does not depend on who did which job."""
+    queue: SimpleQueue[_Job] = SimpleQueue()
+    for job in sorted(jobs, key=cost, reverse=True):
+        queue.put(job)
+
+    def drain() -> dict[int, np.ndarray]:
+        done: dict[int, np.ndarray] = {}
+        with open_worker() as worker:
+            while True:
+                try:
+                    job = queue.get_nowait()
+                except Empty:
+                    return done
+                done.update(work(worker, job))
+
+    count = min(READERS, len(jobs))
+    if count <= 1:
+        return drain() if jobs else {}
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="chronicon-motion") as pool:
+        parts = [pool.submit(drain) for _ in range(count)]
+        return {k: g for part in parts for k, g in part.result().items()}
+
+
 def _exact_reader(path: Path, index: FrameIndex) -> ExactFrameReader:
-    # One decoder thread: runs here are short and start after seeks, where frame threads
-    # (and libdav1d's own frame pipeline, on by default) wait to fill and drop the frames in
-    # flight at every seek. Measured on the bench_motion clips: 8 % (VP9) to 20 % (AV1) less
-    # CPU than frame threads, the same scores.
+    # One decoder thread per reader (READERS of them side by side): runs here are short and
+    # start after seeks, where frame threads (and libdav1d's own frame pipeline, on by
+    # default) wait to fill and drop the frames in flight at every seek. Measured on the
+    # bench_motion clips: 8 % (VP9) to 20 % (AV1) less CPU than frame threads, same scores.
     reader = ExactFrameReader(path, index, threads=False)
     options = {"threads": "1"}
     if reader.codec_name in LOWRES_CODECS:
         options["lowres"] = "3"
     reader.set_decoder_options(options)
     return reader
-
-
-def _read_greys(reader: ExactFrameReader, wanted: Iterable[int]) -> dict[int, np.ndarray]:
-    n = len(reader.index)
-    return {k: grey(frame) for k, frame in reader.read([j for j in wanted if 0 <= j < n])}
 
 
 # ---- measuring -----------------------------------------------------------------------------
