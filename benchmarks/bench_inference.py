@@ -63,6 +63,7 @@ TARGET_SPEEDUP = 2.0
 TARGET_DECODE_MS = 20.0
 TARGET_BATCH_GAIN = 2.0
 TARGET_RSS_MB = 1536
+TARGET_TTFT_REST_S = 0.050  # time to first token <= vision + prefill + 50 ms
 
 TEXT_256M = {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
              "num_attention_heads": 9, "num_key_value_heads": 3, "rope_theta": 100000.0,
@@ -425,6 +426,9 @@ def main() -> None:
         if "vision_s" in rows[0]:
             entry["vision_s"] = round(median(rows, "vision_s"), 3)
             entry["prefill_s"] = round(median(rows, "prefill_s"), 3)
+            # Per run, then the median: medians of different runs do not add up.
+            entry["ttft_rest_s"] = round(statistics.median(
+                row["ttft_s"] - row["vision_s"] - row["prefill_s"] for row in rows), 4)
         if name in agreement:
             entry["token_agreement_vs_baseline"] = agreement[name]
         table.append(entry)
@@ -457,9 +461,9 @@ def main() -> None:
               f"{e['clips_per_minute']:>9.2f} {'-' if agree is None else f'{agree:.0%}':>11}")
     for e in table:
         if "vision_s" in e:
-            rest = e["ttft_s"] - e["vision_s"] - e["prefill_s"]
             print(f"{e['runtime']}: TTFT {e['ttft_s']:.2f}s = vision {e['vision_s']:.2f}s + "
-                  f"prefill {e['prefill_s']:.2f}s + {rest * 1000:.0f} ms (embedding, sampling)")
+                  f"prefill {e['prefill_s']:.2f}s + {e['ttft_rest_s'] * 1000:.0f} ms "
+                  "(embedding, sampling; the median over runs of each run's remainder)")
     for e in table:
         if "throughput_vs_sequential_same_runtime" in e:
             print(f"{e['runtime']}: {e['throughput_vs_sequential_same_runtime']:.2f}x the "
@@ -489,8 +493,11 @@ def main() -> None:
         "meets_batch_target": bool(best_batch) and best_batch[
             "throughput_vs_sequential_same_runtime"] >= TARGET_BATCH_GAIN,
         "peak_rss_mb_batch4": {name: r["peak_mb_batch4"] for name, r in rss.items()},
-        "meets_rss_target": bool(rss) and all(r["peak_mb_batch4"] <= TARGET_RSS_MB
-                                              for r in rss.values()),
+        # Per runtime: the server's figure is the runtime it runs (OpenVINO when converted).
+        "meets_rss_target": {name: r["peak_mb_batch4"] <= TARGET_RSS_MB
+                             for name, r in rss.items()},
+        "meets_ttft_target": {e["runtime"]: e["ttft_rest_s"] <= TARGET_TTFT_REST_S
+                              for e in table if "ttft_rest_s" in e},
     }
     result = {
         "benchmark": "inference", "quick": args.quick, "reps": reps, "tokens": TOKENS,

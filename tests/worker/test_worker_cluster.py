@@ -250,3 +250,24 @@ def _wait_holder(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
 
 def _all_jobs(cluster: Cluster) -> list[dict]:
     return cluster.http.get("/api/jobs", params={"limit": 500}).json()["items"]
+
+
+def test_a_worker_with_concurrency_batches_the_jobs_waiting_for_its_model(
+        tmp_path: Path, model_dir: str, clip: Path) -> None:
+    """Jobs in flight on one worker (`--concurrency 4`) that wait for the model while it
+    describes another run as one batch; each job still gets its own complete result."""
+    with make_cluster(tmp_path, model_dir, workers=0) as cluster:
+        worker = WorkerProcess("wide", server=cluster.base, queue=cluster.redis.url,
+                               token=TOKEN, model=model_dir, log_path=tmp_path / "wide.log",
+                               args=["--concurrency", "4"])
+        cluster.workers.append(worker)
+        worker.wait_ready(cluster.base)
+        # Long enough generations that the jobs sampled meanwhile find the model busy.
+        ids = [cluster.submit(clip, f"clip{n}.mp4", max_tokens="300", min_tokens="200")
+               for n in range(6)]
+        jobs = cluster.wait_done(ids)
+        assert [j["state"] for j in jobs] == ["done"] * 6
+        for job in jobs:
+            analysis = cluster.http.get(f"/api/analyses/{job['analysis_id']}").json()["result"]
+            assert analysis["tokens"]["generated"] >= 200 and analysis["analysis"]
+        assert "run as one batch" in worker.log()

@@ -14,7 +14,8 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from ..errors import ChroniconError
 from ..events import Done, Event, Failed, to_dict
 from ..video.frames import FRAME_JPEG_QUALITY, Frame
+from ..vlm.coalesce import CoalescingBackend
 from .client import JobTaken, ServerClient, ServerUnreachable
 from .uplink import EventUplink
 
@@ -42,17 +44,47 @@ class RemoteJobRunner:
     """Runs the jobs of one worker process with its one warm backend.
 
     `backends` is the worker's WarmBackend (loaded at start). With `--concurrency` above 1,
-    downloads, sampling and reporting overlap, while the model runs one job at a time
-    (`model_lock`): one model in memory, never two generations fighting for it."""
+    downloads, sampling and reporting overlap, and the generations of jobs that wait for the
+    model together run as one batch (`CoalescingBackend`, up to CHRONICON_MAX_BATCH rows):
+    one model in memory, never two generations fighting for it. A job for another model waits
+    until the jobs in flight are done (the model is swapped, not doubled); the job that loads
+    a model does so alone, so its load is reported once, in that job."""
 
     def __init__(self, client: ServerClient, backends: Any, work_dir: Path):
         self.client = client
         self.backends = backends
         self.work_dir = work_dir
-        self.model_lock = threading.Lock()
+        self._model_change = threading.Condition()
+        self._model_users = 0
+        self._model_name: str | None = None
+        self._loading = False
+        self.coalescer: CoalescingBackend | None = None
         self._lock = threading.Lock()
         self.current: set[str] = set()
         self.jobs_done = 0
+
+    @contextmanager
+    def model_for(self, model: str | None) -> Iterator[CoalescingBackend]:
+        """The backend for `model` (None: the default), shared by the jobs in flight."""
+        wanted = model or self.backends.default_model
+        with self._model_change:
+            while self._model_users and (self._model_name != wanted or self._loading):
+                self._model_change.wait()
+            backend = self.backends.get(wanted)
+            loading = not backend.loaded
+            if self.coalescer is None or self.coalescer.backend is not backend:
+                self.coalescer = CoalescingBackend(backend, self.backends.settings.max_batch)
+            coalescer = self.coalescer
+            self._model_users += 1
+            self._model_name, self._loading = wanted, loading
+        try:
+            yield coalescer
+        finally:
+            with self._model_change:
+                self._model_users -= 1
+                if loading:
+                    self._loading = False
+                self._model_change.notify_all()
 
     def run(self, job_id: str, kind: str, options: dict[str, Any]) -> JobOutcome:
         started = time.perf_counter()
@@ -98,8 +130,7 @@ def run_analysis(runner: RemoteJobRunner, job_id: str, job: dict[str, Any],
         video = client.download_video(job_id, job_dir / f"video{suffix}")
         analysis_options = AnalysisOptions.from_dict(options or job.get("options") or {})
         on_event = _event_relay(uplink, video.name, filename)
-        with runner.model_lock:
-            backend = runner.backends.get(analysis_options.model)
+        with runner.model_for(analysis_options.model) as backend:
             was_loaded = backend.loaded
             result = analyze(video, analysis_options, backend, on_event,
                              on_frames=lambda frames: _send_frames(client, job_id, frames))
