@@ -46,7 +46,6 @@ import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import TypeVar
@@ -276,12 +275,13 @@ def pixel_motion_scores(path: Path, index: FrameIndex) -> np.ndarray:
     n = len(index)
     count = min(MAX_PIXEL_PROBES, max(2, n // PIXEL_PROBE_SPACING), n - 2)
     probes = np.unique(np.linspace(1, n - 2, num=count).astype(int)).tolist()
-    greys = _read_greys(path, index, [j for k in probes for j in (k - 1, k, k + 1)])
-    changes = _run_changes(greys)
-    found = {k: _probe_change(changes, k + 1) for k in probes}
-    scores = _coarse_curve(n, found)
-    refined = _refine_runs(scores, exclude=greys)
-    greys.update(_read_greys(path, index, [j for start, end in refined
+    with _exact_readers(path, index) as readers:
+        greys = _read_greys(readers, [j for k in probes for j in (k - 1, k, k + 1)])
+        changes = _run_changes(greys)
+        found = {k: _probe_change(changes, k + 1) for k in probes}
+        scores = _coarse_curve(n, found)
+        refined = _refine_runs(scores, exclude=greys)
+        greys.update(_read_greys(readers, [j for start, end in refined
                                            for j in range(start - 1, end + 1)
                                            if j not in greys]))
     return _refined(scores, refined, greys)
@@ -306,18 +306,19 @@ def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     budget = int(VERIFY_BUDGET * n)
     first = max(REFINE_RUN, int(budget * VERIFY_START_SHARE) // len(keys))
     reach = {key: min(key + first, ends[key]) - 1 for key in keys}
-    greys = _read_greys(path, index, [j for key in keys for j in range(key, reach[key] + 1)])
-    starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
-                                          if j in greys})) for key in keys}
-    left, further = budget - len(greys), dict(reach)
-    for key, target in _further_targets(index, packets, starts, reach):
-        target = min(target, ends[key] - 1)
-        # Decoding further re-decodes the start too (a fresh seek): count it once.
-        cost = target - further[key] + (reach[key] - key + 1 if further[key] == reach[key]
-                                         else 0)
-        if target > further[key] and cost <= left:
-            further[key], left = target, left - cost
-    greys.update(_read_greys(path, index, [j for key in keys
+    with _exact_readers(path, index) as readers:
+        greys = _read_greys(readers, [j for key in keys for j in range(key, reach[key] + 1)])
+        starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
+                                              if j in greys})) for key in keys}
+        left, further = budget - len(greys), dict(reach)
+        for key, target in _further_targets(index, packets, starts, reach):
+            target = min(target, ends[key] - 1)
+            # Decoding further re-decodes the start too (a fresh seek): count it once.
+            cost = target - further[key] + (reach[key] - key + 1
+                                             if further[key] == reach[key] else 0)
+            if target > further[key] and cost <= left:
+                further[key], left = target, left - cost
+        greys.update(_read_greys(readers, [j for key in keys
                                            for j in range(reach[key] + 1, further[key] + 1)]))
     runs = [(key + 1, further[key]) for key in keys if further[key] > key]
     return _refined(scores, runs, greys)
@@ -345,17 +346,26 @@ def _typical(changes: dict[int, float]) -> float:
     return float(np.median(list(changes.values()))) if changes else 0.0
 
 
-def _read_greys(path: Path, index: FrameIndex, wanted: Iterable[int]) -> dict[int, np.ndarray]:
+@contextlib.contextmanager
+def _exact_readers(path: Path, index: FrameIndex) -> Iterator[list[ExactFrameReader]]:
+    """READERS exact readers, kept open from one pass to the next: opening a file costs a
+    frame decode for some codecs (FFmpeg decodes one to learn the stream's parameters: ~9 ms
+    for a 768x576 VP9 or H.264 stream), and a reader may go on where it stopped."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(_exact_reader(path, index)) for _ in range(READERS)]
+
+
+def _read_greys(readers: list[ExactFrameReader], wanted: Iterable[int]) -> dict[int, np.ndarray]:
     """Grey images of the exact frames `wanted` (those inside the clip), each group of
-    pictures read from its keyframe; READERS readers take the groups side by side."""
-    n = len(index)
-    targets = sorted({j for j in wanted if 0 <= j < n})
+    pictures read from its keyframe, the readers taking the groups side by side."""
+    index = readers[0].index
+    targets = sorted({j for j in wanted if 0 <= j < len(index)})
     groups = [list(group) for _, group in itertools.groupby(targets, key=index.keyframe_before)]
 
     def read_group(reader: ExactFrameReader, group: list[int]) -> dict[int, np.ndarray]:
         return {k: grey(frame) for k, frame in reader.read(group)}
 
-    return _side_by_side(groups, lambda: _exact_reader(path, index), read_group,
+    return _side_by_side(groups, readers, read_group,
                          cost=lambda g: g[-1] - index.keyframe_before(g[0]))
 
 
@@ -363,32 +373,31 @@ _Job = TypeVar("_Job")
 _Worker = TypeVar("_Worker")
 
 
-def _side_by_side(jobs: list[_Job], open_worker: Callable[[], AbstractContextManager[_Worker]],
+def _side_by_side(jobs: list[_Job], workers: list[_Worker],
                   work: Callable[[_Worker, _Job], dict[int, np.ndarray]],
                   cost: Callable[[_Job], float]) -> dict[int, np.ndarray]:
-    """The union of `work(worker, job)` over the jobs, done by READERS workers side by side
-    (FFmpeg decodes without holding the GIL), each opened once; a worker takes the next job
-    when it is done, costliest first, so both end together even when the jobs differ in cost
-    or another process holds a core. The result does not depend on who did which job."""
+    """The union of `work(worker, job)` over the jobs, the workers side by side (FFmpeg
+    decodes without holding the GIL); a worker takes the next job when it is done, costliest
+    first, so all end together even when the jobs differ in cost or another process holds a
+    core. Only for work whose result does not depend on which worker did it, or after what."""
     queue: SimpleQueue[_Job] = SimpleQueue()
     for job in sorted(jobs, key=cost, reverse=True):
         queue.put(job)
 
-    def drain() -> dict[int, np.ndarray]:
+    def drain(worker: _Worker) -> dict[int, np.ndarray]:
         done: dict[int, np.ndarray] = {}
-        with open_worker() as worker:
-            while True:
-                try:
-                    job = queue.get_nowait()
-                except Empty:
-                    return done
-                done.update(work(worker, job))
+        while True:
+            try:
+                job = queue.get_nowait()
+            except Empty:
+                return done
+            done.update(work(worker, job))
 
-    count = min(READERS, len(jobs))
-    if count <= 1:
-        return drain() if jobs else {}
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="chronicon-motion") as pool:
-        parts = [pool.submit(drain) for _ in range(count)]
+    busy = workers[:len(jobs)]
+    if len(busy) <= 1:
+        return drain(busy[0]) if busy else {}
+    with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="chronicon-motion") as pool:
+        parts = [pool.submit(drain, worker) for worker in busy]
         return {k: g for part in parts for k, g in part.result().items()}
 
 
