@@ -159,7 +159,7 @@ def ours(path: Path) -> list[int]:
     from chronicon.video import probe as probe_module
     from chronicon.video import scenes
 
-    probe_module._cached_index.cache_clear()  # time the demux and calibration too
+    probe_module._recent_indexes.clear()  # time the demux and calibration too
     scenes._cached_scenes.cache_clear()
     return scenes.find_cuts(path, probe_module.frame_index(path))
 

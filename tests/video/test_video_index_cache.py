@@ -25,10 +25,10 @@ def cache_dir(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "index-cache"
     before = index_cache.directory()
     index_cache.configure(folder)
-    probe._cached_index.cache_clear()
+    probe._recent_indexes.clear()
     yield folder
     index_cache.configure(before)
-    probe._cached_index.cache_clear()
+    probe._recent_indexes.clear()
 
 
 @pytest.fixture
@@ -37,9 +37,9 @@ def demuxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = probe.scan_packets
 
-    def counting(container, stream, audio=None):  # type: ignore[no-untyped-def]
+    def counting(container, stream, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(container.name)
-        return real(container, stream, audio)
+        return real(container, stream, *args, **kwargs)
 
     monkeypatch.setattr(probe, "scan_packets", counting)
     return seen
@@ -47,7 +47,7 @@ def demuxes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def new_process() -> None:
     """What a fresh process starts with: an empty in-memory cache."""
-    probe._cached_index.cache_clear()
+    probe._recent_indexes.clear()
 
 
 def assert_same_index(a: FrameIndex, b: FrameIndex) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from chronicon.video.decode import SKIP_NONREF_CODECS, ExactFrameReader
+from chronicon.video.frame_index import CALIBRATION_FRAMES
 from chronicon.video.probe import frame_index, probe
 from chronicon.video.sampling import sample
 from support.awkward_media import (
@@ -81,6 +82,20 @@ def test_stream_copy_cut_with_an_edit_list(h264_clip: Path, tmp_path: Path) -> N
 @needs_ffmpeg
 def test_transport_stream_cut_mid_gop(h264_clip: Path, tmp_path: Path) -> None:
     path = cut_transport_stream(h264_clip, tmp_path / "cut.ts", fraction=0.4)
+    warnings = assert_exact(path)
+    assert any("mid-GOP" in w for w in warnings)
+
+
+@needs_ffmpeg
+def test_transport_stream_cut_far_from_its_next_keyframe(tmp_path: Path) -> None:
+    # Nothing decodes for longer than the calibration waits for frames in order: it waits
+    # for the first frame (up to CALIBRATION_PACKETS packets) before it decides anything.
+    source = write_video(tmp_path / "src.mp4", n_frames=240, size=SIZE,
+                         options={"g": "120", "bf": "2"})
+    path = cut_transport_stream(source, tmp_path / "cut.ts", fraction=0.1)
+    with av.open(str(path)) as container:
+        keys = [p.is_keyframe for p in container.demux(video=0) if p.size]
+    assert keys.index(True) > 2 * CALIBRATION_FRAMES
     warnings = assert_exact(path)
     assert any("mid-GOP" in w for w in warnings)
 

@@ -13,26 +13,31 @@ timestamp (PTS). Real files break that in four ways, each handled here:
   frames PTS that are out of order or repeated, so PTS cannot name a frame;
 - headers that disagree with the packets (AVI with dropped frames).
 
-A short calibration decode from the start (at most `CALIBRATION_PACKETS` packets, about one
-group of pictures) shows which case a file is in: its first output frame tells where decoding
-really starts, and whether the output PTS follow the packet PTS decides the positioning:
-"pts" (frame k is the frame whose PTS is `pts[k]`; lets the reader skip frames it does not
-need) or "count" (frame k is the (k - r)-th frame output after seeking to the keyframe at
-position r; exact whatever the timestamps say, but every frame must be decoded).
+A short calibration decode from the start, fed the first packets of the demux pass, shows
+which case a file is in: its first output frame tells where decoding really starts, and
+whether the output PTS follow the packet PTS decides the positioning: "pts" (frame k is the
+frame whose PTS is `pts[k]`; lets the reader skip frames it does not need) or "count" (frame k
+is the (k - r)-th frame output after seeking to the keyframe at position r; exact whatever the
+timestamps say, but every frame must be decoded). It stops as soon as the output has decided:
+at the first frame out of order, or once `CALIBRATION_FRAMES` frames came out in order,
+including a frame the packets carried out of order when they do (a B-frame: packed B-frames
+show there); and at the latest after `CALIBRATION_PACKETS` packets (a mid-GOP start whose
+first keyframe lies further in), flushing the decoder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
+from queue import SimpleQueue
 
 import av
 import numpy as np
 
-# The calibration decode stops after this many packets (or at the end of the stream).
+# The calibration decode stops once this many frames came out in order (see above)...
+CALIBRATION_FRAMES = 16
+# ... and at the latest after this many packets (or at the end of the stream).
 CALIBRATION_PACKETS = 96
 # Indexes are kept on disk (index_cache.py): a change to what FrameIndex holds or to how it is
 # built (this file, calibration included) must bump index_cache.FORMAT_VERSION, or processes
@@ -115,12 +120,15 @@ class _Packets:
 
 
 def scan_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 audio: av.audio.stream.AudioStream | None = None) -> _Packets:
+                 audio: av.audio.stream.AudioStream | None = None,
+                 calibrator: Calibrator | None = None) -> _Packets:
     """Demux the whole stream once, in decode order (no decoding).
 
     Packets without any timestamp are rare (raw elementary streams); they get the timestamp
     after the previous one so they still count as frames. With `audio`, its packets are read
-    too (not kept) so `end_time` tells how far the whole file could be read.
+    too (not kept) so `end_time` tells how far the whole file could be read. With
+    `calibrator`, the first video packets are handed to it as they are read (it decodes them
+    on another thread) and its input is closed at the end.
     """
     packets = _Packets()
     streams = [stream] if audio is None else [stream, audio]
@@ -138,6 +146,8 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
                     ends[packet.stream_index] = end
             if packet.stream.type != "video":
                 continue
+            if calibrator is not None and calibrator.wanted:
+                calibrator.feed(packet)
             if packet.is_discard:
                 packets.discarded += 1  # edit-list pre-roll: decoded, never shown
                 continue
@@ -150,41 +160,110 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
             packets.size.append(packet.size)
     except av.FFmpegError as exc:
         packets.error = str(exc)
+    finally:
+        if calibrator is not None:
+            calibrator.close()
     for s in streams:
         if s.index in ends and s.time_base is not None:
             packets.end_time = max(packets.end_time, float(ends[s.index] * s.time_base))
     return packets
 
 
-@dataclass(frozen=True)
+@dataclass
 class Calibration:
-    """A decode from the start over the first CALIBRATION_PACKETS packets (then flushed):
-    the PTS of the shown packets fed, and of the frames that came out, in order."""
+    """A decode from the start (see the module docstring): the PTS of the shown packets fed,
+    and of the frames that came out, in order. `first_rotation` is the display rotation of
+    the first frame out (None: no frame came out); `first_error` the decoding error met
+    before it, if any (the probe refuses such a stream as a player would fail on it)."""
 
-    fed: list[int]
-    outputs: list[int | None]
+    fed: list[int] = field(default_factory=list)
+    outputs: list[int | None] = field(default_factory=list)
+    first_rotation: float | None = None
+    first_error: av.FFmpegError | None = None
 
 
-def calibrate(path: Path) -> Calibration:
-    """Decode the start of the stream as a player does (damaged packets are skipped), for
-    the timestamps of the frames that come out."""
-    fed: list[int] = []
-    outputs: list[int | None] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+class Calibrator:
+    """The calibration decode, fed packet by packet by the demux pass.
+
+    `feed` (the demuxing thread) queues packets while `wanted`; `run` (another thread: FFmpeg
+    decodes without the GIL, so the demux pass goes on beside it) decodes them as a player
+    does, damaged packets skipped, with the stream's own decoder, and returns the
+    `Calibration` once the output has decided or the input is closed (`close`: the end of
+    the stream, or of the demux pass).
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream):
+        self._stream = stream
         # Only the timestamps of what comes out matter here, never the pixels: the in-loop
         # deblocking filter (a fifth of H.264 decoding) changes pixels only, so skip it.
         stream.codec_context.options = {"skip_loop_filter": "all"}
-        for packet in container.demux(stream):
-            if len(fed) >= CALIBRATION_PACKETS:
-                packet = None  # noqa: PLW2901 - flush what the decoder still holds
-            elif packet.size and not packet.is_discard:
-                fed.append(packet.pts if packet.pts is not None else packet.dts)
-            with contextlib.suppress(av.FFmpegError):  # damaged: skipped, as players do
-                outputs.extend(frame.pts for frame in stream.decode(packet))
-            if packet is None:
-                break
-    return Calibration(fed=fed, outputs=outputs)
+        self._queue: SimpleQueue[av.Packet | None] = SimpleQueue()
+        self._shown = 0  # shown packets queued
+        self.wanted = True  # read by the demuxing thread: more packets are welcome
+        self._result = Calibration()
+        self._fed: set[int] = set()
+        self._highest_fed: int | None = None
+        self._reordered: set[int] = set()  # PTS of packets that came after a later frame's
+        self._in_order = 0  # frames out so far, all in order
+        self._saw_reordered = False
+
+    def feed(self, packet: av.Packet) -> None:
+        if packet.size and not packet.is_discard:
+            self._shown += 1
+        self._queue.put(packet)
+        if self._shown >= CALIBRATION_PACKETS:
+            self.close()
+
+    def close(self) -> None:
+        if self.wanted:
+            self.wanted = False
+            self._queue.put(None)  # flush what the decoder still holds
+
+    def run(self) -> Calibration:
+        try:
+            while True:
+                packet = self._queue.get()
+                if packet is not None and packet.size and not packet.is_discard:
+                    self._note_fed(packet.pts if packet.pts is not None else packet.dts)
+                if self._decode(packet) or packet is None:
+                    return self._result
+        finally:
+            self.wanted = False  # (an early return: the feeder stops queueing)
+
+    def _note_fed(self, pts: int | None) -> None:
+        self._result.fed.append(pts)  # type: ignore[arg-type]
+        if pts is None:
+            return
+        if self._highest_fed is not None and pts < self._highest_fed:
+            self._reordered.add(pts)
+        self._fed.add(pts)
+        self._highest_fed = pts if self._highest_fed is None else max(self._highest_fed, pts)
+
+    def _decode(self, packet: av.Packet | None) -> bool:
+        """Decode one packet (None: flush); True when the output has decided."""
+        result = self._result
+        try:
+            frames = self._stream.decode(packet)
+        except av.FFmpegError as exc:  # damaged: skipped, as players do
+            if result.first_rotation is None and result.first_error is None:
+                result.first_error = exc
+            return False
+        for frame in frames:
+            if result.first_rotation is None:
+                result.first_rotation = frame.rotation
+            in_order = self._in_order_after(result.outputs, frame.pts)
+            result.outputs.append(frame.pts)
+            if not in_order:
+                return True  # "count" positioning, whatever follows
+            self._in_order += 1
+            self._saw_reordered = self._saw_reordered or frame.pts in self._reordered
+        return (self._in_order >= CALIBRATION_FRAMES
+                and (self._saw_reordered or not self._reordered))
+
+    def _in_order_after(self, outputs: list[int | None], pts: int | None) -> bool:
+        """A frame out follows the packets when its PTS is a fed packet's and rises."""
+        return (pts is not None and pts in self._fed
+                and (not outputs or (outputs[-1] is not None and pts > outputs[-1])))
 
 
 def build_index(packets: _Packets, calibration: Calibration, time_base: Fraction) -> FrameIndex:

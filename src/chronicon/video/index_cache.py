@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # Bump when FrameIndex or the way it is built changes: entries of another version are ignored
 # (never read: the version is part of their name) and pruned in time.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_ENTRIES = 512
 MAX_BYTES = 256 * 2**20
 # Bytes digested at each end of the file (the MP4 `moov`, the first and last packets).

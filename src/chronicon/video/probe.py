@@ -1,23 +1,25 @@
 """What a video file holds, read with PyAV: `probe(path) -> VideoInfo`.
 
-Probing demuxes the whole video stream once and decodes about one group of pictures (see
-`frame_index`), so the frame count is the count a full decode gives even where the
-header is silent or wrong (WebM/MKV headers often say 0), and every way a file can be unusable
-surfaces here as one specific error from `chronicon.errors`. The frame index is cached per
-file version, in memory (the sampler that follows reuses it instead of demuxing again) and,
-where configured, on disk (`index_cache`: a new process does not read the whole file again).
+Probing demuxes the whole video stream once and decodes its first frames (see `frame_index`),
+both through the one container it opens, so the frame count is the count a full decode gives
+even where the header is silent or wrong (WebM/MKV headers often say 0), and every way a file
+can be unusable surfaces here as one specific error from `chronicon.errors`. The frame index
+is cached per file version, in memory (the sampler that follows reuses it instead of
+demuxing again) and, where configured, on disk (`index_cache`: a new process does not read
+the whole file again).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import av
 import numpy as np
@@ -34,7 +36,7 @@ from ..errors import (
 )
 from . import index_cache
 from .decode import open_video
-from .frame_index import FrameIndex, build_index, calibrate, scan_packets
+from .frame_index import Calibration, Calibrator, FrameIndex, build_index, scan_packets
 
 # Leading bytes of the containers we accept: a file that starts like one of these but does not
 # open is a damaged video (CorruptVideo), anything else is not a video at all (NotAVideo).
@@ -111,9 +113,20 @@ def probe(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> V
         stream = _video_stream(path, container)
         check_pixel_budget(path, stream.codec_context.width, stream.codec_context.height,
                            max_pixels)
-        rotation = _first_frame_rotation(path, container, stream)
-        # The header fields read below survive that decode: one open serves the whole probe.
-        return _video_info(path, container, frame_index(path), rotation)
+        # The header fields `_video_info` reads survive the decoding and demuxing below: one
+        # open serves the whole probe, the index included when it is not known yet.
+        version = file_version(path)
+        index = _known_index(version)
+        if index is not None:
+            rotation = _first_frame_rotation(path, container, stream)
+        else:
+            try:
+                index, calibration = _build_index(container)
+            except (av.FFmpegError, OSError, IndexError) as exc:
+                raise _what_is_wrong_now(path, exc) from None
+            rotation = _calibrated_rotation(path, stream, calibration)
+            _keep_index(version, index)
+        return _video_info(path, container, index, rotation)
     finally:
         container.close()
 
@@ -126,7 +139,13 @@ def frame_index(path: str | Path) -> FrameIndex:
     changed since and no longer reads raises what `probe` would say of it now (the specific
     BadVideo, the file's name, never FFmpeg's message with the server path)."""
     try:
-        return _cached_index(*file_version(path))
+        version = file_version(path)
+        index = _known_index(version)
+        if index is None:
+            with open_video(Path(path)) as container:
+                index, _ = _build_index(container)
+            _keep_index(version, index)
+        return index
     except (av.FFmpegError, OSError, IndexError) as exc:
         raise _what_is_wrong_now(Path(path), exc) from None
 
@@ -148,28 +167,74 @@ def file_version(path: str | Path) -> tuple[str, int, int]:
     return str(path), stat.st_size, stat.st_mtime_ns
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_index(path: str, size: int, mtime_ns: int) -> FrameIndex:
-    # size and mtime are part of the key so a rewritten file is indexed again.
-    stored = index_cache.load(path, size, mtime_ns)
-    if stored is not None:
-        return stored
-    # The calibration decode (FFmpeg, without the GIL) runs on one core while the demux pass
-    # (mostly Python per packet) runs on the other: the cold cost is the longer of the two.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        calibration = pool.submit(calibrate, Path(path))
-        with open_video(Path(path)) as container:
-            audio = container.streams.audio[0] if container.streams.audio else None
-            stream = container.streams.video[0]
-            packets = scan_packets(container, stream, audio)
-            time_base = stream.time_base or Fraction(1, 1)
-        index = build_index(packets, calibration.result(), time_base)
+FileVersion = tuple[str, int, int]
+
+
+class _RecentIndexes:
+    """The frame indexes of the last few file versions this process used (keyed by
+    `file_version`: a rewritten file is indexed again)."""
+
+    def __init__(self, size: int = 16):
+        self._size = size
+        self._indexes: OrderedDict[FileVersion, FrameIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: FileVersion) -> FrameIndex | None:
+        with self._lock:
+            index = self._indexes.get(version)
+            if index is not None:
+                self._indexes.move_to_end(version)
+            return index
+
+    def put(self, version: FileVersion, index: FrameIndex) -> None:
+        with self._lock:
+            self._indexes[version] = index
+            self._indexes.move_to_end(version)
+            while len(self._indexes) > self._size:
+                self._indexes.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+
+
+_recent_indexes = _RecentIndexes()
+
+
+def _known_index(version: FileVersion) -> FrameIndex | None:
+    """The index of this file version from memory, else from the disk cache, else None."""
+    index = _recent_indexes.get(version)
+    if index is None:
+        index = index_cache.load(*version)
+        if index is not None:
+            _recent_indexes.put(version, index)
+    return index
+
+
+def _keep_index(version: FileVersion, index: FrameIndex) -> None:
+    _recent_indexes.put(version, index)
+    path, size, mtime_ns = version
     # A file still being written (an upload, a recording) changed while we read it: what we
     # read belongs to no version we could name, so it is not kept on disk.
     with contextlib.suppress(OSError):
-        if file_version(path) == (path, size, mtime_ns):
+        if file_version(path) == version:
             index_cache.save(path, size, mtime_ns, index)
-    return index
+
+
+def _build_index(container: av.container.InputContainer) -> tuple[FrameIndex, Calibration]:
+    """Index the video stream of a container just opened, in one demux pass.
+
+    The calibration decode (FFmpeg, without the GIL) runs on one core, fed the first packets
+    as the demux pass (mostly Python per packet) reads them on the other: the cold cost is
+    about the demux pass alone, and the file is opened once."""
+    audio = container.streams.audio[0] if container.streams.audio else None
+    stream = container.streams.video[0]
+    calibrator = Calibrator(stream)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        calibration = pool.submit(calibrator.run)
+        packets = scan_packets(container, stream, audio, calibrator)
+        index = build_index(packets, calibration.result(), stream.time_base or Fraction(1, 1))
+    return index, calibration.result()
 
 
 def check_pixel_budget(path: Path, width: int, height: int, max_pixels: int | None) -> None:
@@ -241,13 +306,32 @@ def _first_frame_rotation(path: Path, container: av.container.InputContainer,
     try:
         for frame in container.decode(stream):
             return _clockwise(frame.rotation, stream.metadata.get("rotate"))
-    except av.error.DecoderNotFoundError:
+    except av.FFmpegError as exc:
+        _refuse_undecodable(path, stream, exc)
+    raise EmptyVideo(f"{path.name}: the video stream holds no decodable frame")
+
+
+def _calibrated_rotation(path: Path, stream: av.video.stream.VideoStream,
+                         calibration: Calibration) -> int:
+    """What `_first_frame_rotation` says, from the calibration decode: the same packets from
+    the start through the same decoder."""
+    if calibration.first_error is not None:
+        _refuse_undecodable(path, stream, calibration.first_error)
+    if calibration.first_rotation is None:
+        # Nothing came out of the packets calibrated (the first keyframe lies further in, or
+        # the stream cannot be read): decode on, as a player would, from a fresh open.
+        with _open(path) as container:
+            return _first_frame_rotation(path, container, _video_stream(path, container))
+    return _clockwise(calibration.first_rotation, stream.metadata.get("rotate"))
+
+
+def _refuse_undecodable(path: Path, stream: av.video.stream.VideoStream,
+                        exc: av.FFmpegError) -> NoReturn:
+    if isinstance(exc, av.error.DecoderNotFoundError):
         raise UnsupportedCodec(f"{path.name}: no decoder for the video codec "
                                f"'{stream.codec_context.name}' in this FFmpeg build") from None
-    except av.FFmpegError as exc:
-        raise CorruptVideo(f"{path.name}: damaged, the first frame cannot be decoded "
-                           f"({_reason(exc)})") from None
-    raise EmptyVideo(f"{path.name}: the video stream holds no decodable frame")
+    raise CorruptVideo(f"{path.name}: damaged, the first frame cannot be decoded "
+                       f"({_reason(exc)})") from None
 
 
 def _clockwise(matrix_rotation: int | float, rotate_tag: str | None) -> int:
