@@ -118,8 +118,7 @@ class CoalescingBackend:
 
         try:
             if len(batch) == 1:
-                only = batch[0]
-                r = only.request
+                r = batch[0].request
                 results = [self.backend.generate(
                     r.frames, r.prompt, r.params, lambda piece: on_piece(0, piece),
                     video_fps=r.video_fps, video_duration=r.video_duration,
