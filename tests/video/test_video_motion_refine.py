@@ -126,3 +126,17 @@ def test_readers_side_by_side_score_as_one_reader(tmp_path: Path, name: str,
     side_by_side = motion_scores(path, index)
     monkeypatch.setattr(motion, "READERS", 1)
     assert np.array_equal(side_by_side, motion_scores(path, index))
+
+
+def test_short_groups_of_pictures_stay_within_the_budget(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A keyframe every 10 frames: the start of every group would cost 9 of each 10 frames.
+    path = write_video(tmp_path / "short-gop.webm", n_frames=400, size=SIZE,
+                       codec="libvpx-vp9", options={"g": "10"}, frame_fn=jumping_square_frame)
+    index = frame_index(path)
+    measured = []
+    monkeypatch.setattr(motion, "grey", lambda frame: measured.append(1) or grey(frame))
+    scores = motion.verified_packet_scores(path, index)
+    assert len(measured) <= max(motion.VERIFY_BUDGET * len(index), motion.MIN_VERIFIED)
+    top = np.argsort(-scores)[:3]
+    assert all(k >= START and (k - START) % STEP == 0 for k in top), top

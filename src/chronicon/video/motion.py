@@ -30,7 +30,8 @@ How runs of frames are decoded depends on the stream:
 - Intra-only streams (MJPEG, ProRes, all-intra) decode every frame alone: runs there are exact
   frames, at the decoder's lowest resolution where it has one (`pixel_motion_scores`).
 - Decoders whose state a gap corrupts (VP9, AV1) decode exact runs from keyframes, within
-  VERIFY_BUDGET of the clip: the start of every group of pictures first, then further on in
+  VERIFY_BUDGET of the clip: the start of every group of pictures first (of an even spread
+  of them when the groups are short), then further on in
   the groups whose starts move most and up to the packet-size peaks
   (`verified_packet_scores`).
 
@@ -84,6 +85,9 @@ TYPICAL_PICKS = 8
 # the clip; runs from keyframes spend VERIFY_START_SHARE of it on the start of every group.
 VERIFY_BUDGET = 0.25
 VERIFY_START_SHARE = 0.3
+# ... but at least this many frames (a short clip costs little whole): two runs of REFINE_RUN
+# frames for each typical pick.
+MIN_VERIFIED = 2 * TYPICAL_PICKS * REFINE_RUN
 # Grey-level change (0-255) that counts as a changed pixel rather than coding noise.
 PIXEL_NOISE = 12
 # Scores whose peak is this close to their median carry no information: sample uniformly.
@@ -291,7 +295,8 @@ def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     """Exact runs from keyframes for decoders that cannot start away from one (VP9, AV1),
     within VERIFY_BUDGET of the clip, every frame decoded scoring its own change.
 
-    VERIFY_START_SHARE of the budget decodes the start of every group of pictures. The rest
+    VERIFY_START_SHARE of the budget decodes the start of every group of pictures (of an
+    even spread of them where the starts of all would take over half the budget). The rest
     decodes further on in some groups (`_further_targets`), taking in turn the groups whose
     starts move most (motion lasts: where it is under way at a group's start it likely goes
     on) and the packet-size peaks (where the encoder lets the bit rate follow the picture,
@@ -303,23 +308,29 @@ def verified_packet_scores(path: Path, index: FrameIndex) -> np.ndarray:
     scores = packets / (float(packets.max()) or 1.0) * 0.1
     keys = np.flatnonzero(index.keyframe).tolist() or [0]
     ends = dict(zip(keys, keys[1:] + [n], strict=True))
-    budget = int(VERIFY_BUDGET * n)
+    budget = max(int(VERIFY_BUDGET * n), MIN_VERIFIED)
     first = max(REFINE_RUN, int(budget * VERIFY_START_SHARE) // len(keys))
-    reach = {key: min(key + first, ends[key]) - 1 for key in keys}
+    # Short groups (a keyframe every second or two) would spend the whole budget, and more,
+    # on their starts: past half the budget, the starts of an even spread of groups.
+    probed = _spread(keys, max(1, budget // 2 // first))
+    reach = {key: min(key + first, ends[key]) - 1 for key in probed}
     with _exact_readers(path, index) as readers:
-        greys = _read_greys(readers, [j for key in keys for j in range(key, reach[key] + 1)])
+        greys = _read_greys(readers, [j for key in probed for j in range(key, reach[key] + 1)])
         starts = {key: _typical(_run_changes({j: greys[j] for j in range(key, reach[key] + 1)
-                                              if j in greys})) for key in keys}
-        left, further = budget - len(greys), dict(reach)
+                                              if j in greys})) for key in probed}
+        left = budget - len(greys)
+        further = {key: reach.get(key, key - 1) for key in keys}  # the last frame decoded
         for key, target in _further_targets(index, packets, starts, reach):
             target = min(target, ends[key] - 1)
             # Decoding further re-decodes the start too (a fresh seek): count it once.
             cost = target - further[key] + (reach[key] - key + 1
-                                             if further[key] == reach[key] else 0)
+                                             if key in reach and further[key] == reach[key]
+                                             else 0)
             if target > further[key] and cost <= left:
                 further[key], left = target, left - cost
         greys.update(_read_greys(readers, [j for key in keys
-                                           for j in range(reach[key] + 1, further[key] + 1)]))
+                                           for j in range(reach.get(key, key - 1) + 1,
+                                                          further[key] + 1)]))
     runs = [(key + 1, further[key]) for key in keys if further[key] > key]
     return _refined(scores, runs, greys)
 
@@ -340,6 +351,15 @@ def _further_targets(index: FrameIndex, packets: np.ndarray, starts: dict[int, f
         yield from pair
     longer = by_start if len(by_start) > len(by_packets) else by_packets
     yield from longer[min(len(by_start), len(by_packets)):]
+
+
+def _spread(items: list[int], count: int) -> list[int]:
+    """`count` of the items evenly spread over them, first and last included (all of them
+    when there are no more)."""
+    if count >= len(items):
+        return list(items)
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, num=count).round()
+                                        .astype(int))]
 
 
 def _typical(changes: dict[int, float]) -> float:
