@@ -274,14 +274,16 @@ def build_index(packets: _Packets, calibration: Calibration, time_base: Fraction
     if packets.discarded:
         notes.append(f"the edit list hides {packets.discarded} pre-roll packets (a cut made "
                      "without re-encoding); they are not frames")
-    unique = len(np.unique(pts)) == len(pts)
+    ordered = np.sort(pts)
+    # (Not np.unique: its first call imports numpy.ma, ~60 ms of a cold probe.)
+    repeated = int(np.count_nonzero(ordered[1:] == ordered[:-1]))
     decoded = [p for p in outputs if p is not None]
-    if unique and decoded and len(decoded) == len(outputs):
+    if not repeated and decoded and len(decoded) == len(outputs):
         index = _by_pts(packets, pts, calibration.fed, decoded, time_base, notes)
         if index is not None:
             return index
-    if not unique:
-        notes.append(f"{len(pts) - len(np.unique(pts))} frames repeat another frame's timestamp "
+    if repeated:
+        notes.append(f"{repeated} frames repeat another frame's timestamp "
                      "(a muxer fault); frames are counted in decoding order")
     else:
         notes.append("decoded frames carry timestamps out of order (packed B-frames); frames "
