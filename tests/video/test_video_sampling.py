@@ -11,7 +11,7 @@ import pytest
 from chronicon.errors import BadParameter, NotAVideo
 from chronicon.events import FrameSampled
 from chronicon.video import sampling
-from chronicon.video.decode import ExactFrameReader, to_rgb_image
+from chronicon.video.decode import ExactFrameReader, OpenedAhead, to_rgb_image
 from chronicon.video.probe import frame_index, probe
 from chronicon.video.sampling import (
     MAX_FRAMES,
@@ -204,3 +204,22 @@ def test_readers_side_by_side_read_the_groups_in_any_order_exactly(
         frames = sampling.read_frames(path, info, picks, NATIVE)
         assert [f.index for f in frames] == picks
         assert_exact(path, frames, reference)
+
+
+def test_containers_opened_ahead_serve_the_readers_exactly(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "a.mp4", n_frames=60, size=SIZE,
+                       options={"g": "10", "bf": "2"})
+    info = probe(path)
+    picks = [5, 25, 45]
+    with OpenedAhead(path, 2) as opened:
+        frames = sampling.read_frames(path, info, picks, NATIVE, opened)
+        extra = opened.take()  # none left: opened then and there
+        extra.close()
+    assert [f.index for f in frames] == picks
+    assert_exact(path, frames, reference_decode(path))
+
+
+def test_a_file_that_does_not_open_ahead_raises_where_it_is_used(tmp_path: Path) -> None:
+    # The early opens fail quietly; the open at the time of use says why.
+    with OpenedAhead(tmp_path / "missing.mp4", 2) as opened, pytest.raises(FileNotFoundError):
+        opened.take()

@@ -14,8 +14,10 @@ next frame that can, with a warning that says so.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from queue import Empty, SimpleQueue
 
 import av
 import numpy as np
@@ -45,6 +47,61 @@ def open_video(path: Path) -> av.container.InputContainer:
     return av.open(str(path), mode="r")
 
 
+class OpenedAhead:
+    """Containers of one file opened on another thread before they are needed.
+
+    Opening costs real work (FFmpeg decodes the first frames to learn the stream's
+    parameters: ~60 ms for a 1080p H.264 file), so the readers' containers are opened while
+    the caller does something else with the file (probes it, picks frames). `take()` gives
+    one of them, or opens one then and there when none is left or the early open failed (so
+    a file that does not open raises where it did before); `close()` closes those not taken.
+    """
+
+    def __init__(self, path: Path, count: int):
+        self._path = Path(path)
+        self._opened: SimpleQueue[av.container.InputContainer] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._open_all, args=(count,), daemon=True,
+                                        name="open-ahead")
+        self._thread.start()
+
+    def _open_all(self, count: int) -> None:
+        for _ in range(count):
+            try:
+                container = open_video(self._path)
+            except Exception:  # noqa: BLE001 - whoever takes it opens again and sees why
+                return
+            with self._lock:
+                if self._closed:
+                    container.close()
+                    return
+                self._opened.put(container)
+
+    def take(self) -> av.container.InputContainer:
+        self._thread.join()
+        try:
+            return self._opened.get_nowait()
+        except Empty:
+            return open_video(self._path)
+
+    def __enter__(self) -> OpenedAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._thread.join()
+        while True:
+            try:
+                self._opened.get_nowait().close()
+            except Empty:
+                return
+
+
 def packet_key(packet: av.Packet) -> PacketKey:
     """How the frame index names a packet: (dts, pts), pts falling back to dts."""
     return packet.dts, (packet.pts if packet.pts is not None else packet.dts)
@@ -63,11 +120,13 @@ class ExactFrameReader:
     we have already passed is reached by decoding on, not by seeking again.
     """
 
-    def __init__(self, path: Path, index: FrameIndex, threads: bool = True):
+    def __init__(self, path: Path, index: FrameIndex, threads: bool = True,
+                 container: av.container.InputContainer | None = None):
         self.path = Path(path)
         self.index = index
         self.warnings: dict[int, str] = {}
-        self._container = open_video(self.path)
+        # (`container`: one opened ahead for this file and not read yet; the reader owns it.)
+        self._container = container if container is not None else open_video(self.path)
         self._stream = self._container.streams.video[0]
         if threads:
             # Frame+slice threading: decoding forward through a GOP is the cost we pay.

@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
+import av
 import numpy as np
 
 from ..errors import BadParameter
 from ..events import EventCallback, FrameSampled, ignore_event
-from .decode import ExactFrameReader, to_rgb_image
+from .decode import ExactFrameReader, OpenedAhead, to_rgb_image
 from .frame_index import FrameIndex
 from .frames import Frame
 from .motion import MotionSampler
@@ -50,8 +51,10 @@ SAMPLERS: dict[str, Sampler] = {sampler.name: sampler for sampler in
 STRATEGIES = tuple(SAMPLERS)
 
 
-def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) -> list[Frame]:
+def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int,
+                opened: OpenedAhead | None = None) -> list[Frame]:
     """The exact frames `indices` of the video, resized and upright, sorted by index.
+    `opened`: the file's containers opened ahead, used by the readers (not closed here).
 
     Targets in different groups of pictures are decoded side by side by READERS readers
     (FFmpeg decodes and scales without holding the GIL), each with its own single-threaded
@@ -63,14 +66,16 @@ def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int) ->
     index = frame_index(path)
     groups = _by_group(sorted(set(indices)), index)
     if len(groups) < 2 or READERS < 2:
-        return _read_run(path, info, index, sorted(set(indices)), resize, threads=True)
+        return _read_run(path, info, index, sorted(set(indices)), resize, threads=True,
+                         container=opened.take() if opened else None)
     work: SimpleQueue[list[int]] = SimpleQueue()
     for group in sorted(groups, key=lambda g: g[-1] - index.keyframe_before(g[0]),
                         reverse=True):
         work.put(group)
 
     def reader() -> list[Frame]:
-        with ExactFrameReader(path, index, threads=False) as exact:
+        container = opened.take() if opened else None
+        with ExactFrameReader(path, index, threads=False, container=container) as exact:
             frames: list[Frame] = []
             while not work.empty():
                 try:
@@ -101,8 +106,9 @@ def _by_group(targets: list[int], index: FrameIndex) -> list[list[int]]:
 
 
 def _read_run(path: Path, info: VideoInfo, index: FrameIndex, targets: list[int], resize: int,
-              threads: bool) -> list[Frame]:
-    with ExactFrameReader(path, index, threads=threads) as reader:
+              threads: bool, container: av.container.InputContainer | None = None
+              ) -> list[Frame]:
+    with ExactFrameReader(path, index, threads=threads, container=container) as reader:
         return _frames(reader, info, index, targets, resize)
 
 
@@ -166,13 +172,15 @@ def sample(path: str | Path, n: int = DEFAULT_FRAMES, strategy: str = "uniform",
     check_parameters(n, strategy, resize)
     check_span(start, end)
     path = Path(path)
-    info = info or probe(path)
-    span = frame_span(path, info, start, end)
-    if len(span) <= n:
-        picks = list(span)
-    else:
-        picks = SAMPLERS[strategy].pick(path, frame_index(path), n, span)
-    frames = read_frames(path, info, sorted(set(picks)), resize)
+    # The readers' containers open on another core while the probe and the picking run.
+    with OpenedAhead(path, READERS) as opened:
+        info = info or probe(path)
+        span = frame_span(path, info, start, end)
+        if len(span) <= n:
+            picks = list(span)
+        else:
+            picks = SAMPLERS[strategy].pick(path, frame_index(path), n, span)
+        frames = read_frames(path, info, sorted(set(picks)), resize, opened)
     if len(frames) < n:
         log.info("%s has only %d frames: returning all of them instead of %d",
                  path.name, len(frames), n)
