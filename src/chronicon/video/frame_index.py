@@ -135,29 +135,33 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
     # The largest pts + duration per stream, in its time base: converted to seconds once at
     # the end (Fraction arithmetic per packet was a third of the scan's time).
     ends: dict[int, int] = {}
+    video = stream.index
+    # (Each attribute of a packet is read once: this loop runs for every packet of the file.)
+    pts_list, dts_list, key_list, size_list = packets.pts, packets.dts, packets.key, packets.size
     try:
         for packet in container.demux(streams):
-            if packet.size == 0:
+            size = packet.size
+            if size == 0:
                 continue  # flush packets carry no frame
-            end = packet.pts if packet.pts is not None else packet.dts
-            if end is not None:
-                end += packet.duration or 0
-                if end > ends.get(packet.stream_index, end - 1):
-                    ends[packet.stream_index] = end
-            if packet.stream.type != "video":
+            pts, dts, index = packet.pts, packet.dts, packet.stream_index
+            ts = pts if pts is not None else dts
+            if ts is not None:
+                end = ts + (packet.duration or 0)
+                if end > ends.get(index, end - 1):
+                    ends[index] = end
+            if index != video:
                 continue
             if calibrator is not None and calibrator.wanted:
                 calibrator.feed(packet)
             if packet.is_discard:
                 packets.discarded += 1  # edit-list pre-roll: decoded, never shown
                 continue
-            ts = packet.pts if packet.pts is not None else packet.dts
             if ts is None:
-                ts = packets.pts[-1] + 1 if packets.pts else 0
-            packets.pts.append(ts)
-            packets.dts.append(packet.dts)
-            packets.key.append(packet.is_keyframe)
-            packets.size.append(packet.size)
+                ts = pts_list[-1] + 1 if pts_list else 0
+            pts_list.append(ts)
+            dts_list.append(dts)
+            key_list.append(packet.is_keyframe)
+            size_list.append(size)
     except av.FFmpegError as exc:
         packets.error = str(exc)
     finally:
