@@ -180,7 +180,7 @@ class Calibration:
     the first frame out (None: no frame came out); `first_error` the decoding error met
     before it, if any (the probe refuses such a stream as a player would fail on it)."""
 
-    fed: list[int] = field(default_factory=list)
+    fed: list[int | None] = field(default_factory=list)
     outputs: list[int | None] = field(default_factory=list)
     first_rotation: float | None = None
     first_error: av.FFmpegError | None = None
@@ -235,7 +235,7 @@ class Calibrator:
             self.wanted = False  # (an early return: the feeder stops queueing)
 
     def _note_fed(self, pts: int | None) -> None:
-        self._result.fed.append(pts)  # type: ignore[arg-type]
+        self._result.fed.append(pts)
         if pts is None:
             return
         if self._highest_fed is not None and pts < self._highest_fed:
