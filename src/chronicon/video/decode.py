@@ -15,9 +15,11 @@ next frame that can, with a warning that says so.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Empty, SimpleQueue
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -45,6 +47,54 @@ SKIP_NONINTRA_CODECS = frozenset({"h264"})
 
 def open_video(path: Path) -> av.container.InputContainer:
     return av.open(str(path), mode="r")
+
+
+# Exact readers decoding side by side (one decoder thread each): the machines we run on have
+# two cores or more.
+READERS = 2
+
+_Job = TypeVar("_Job")
+_Worker = TypeVar("_Worker")
+_Result = TypeVar("_Result")
+
+
+def groups_of_pictures(targets: Sequence[int], index: FrameIndex) -> list[list[int]]:
+    """Sorted targets cut into runs that share a group of pictures (one seek each)."""
+    groups: list[list[int]] = []
+    for k in targets:
+        if groups and index.keyframe_before(groups[-1][-1]) == index.keyframe_before(k):
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
+
+
+def side_by_side(jobs: list[_Job], workers: list[_Worker],
+                 work: Callable[[_Worker, _Job], list[_Result]],
+                 cost: Callable[[_Job], float]) -> list[_Result]:
+    """Every `work(worker, job)` result, the workers side by side (FFmpeg decodes and scales
+    without holding the GIL). A worker takes the next job when it is done, costliest first,
+    so all end together even when the jobs differ in cost or another process holds a core.
+    Only for work whose result does not depend on which worker did it, or after what."""
+    queue: SimpleQueue[_Job] = SimpleQueue()
+    for job in sorted(jobs, key=cost, reverse=True):
+        queue.put(job)
+
+    def drain(worker: _Worker) -> list[_Result]:
+        done: list[_Result] = []
+        while True:
+            try:
+                job = queue.get_nowait()
+            except Empty:
+                return done
+            done += work(worker, job)
+
+    busy = workers[:len(jobs)]
+    if len(busy) <= 1:
+        return drain(busy[0]) if busy else []
+    with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="chronicon-read") as pool:
+        parts = [pool.submit(drain, worker) for worker in busy]
+        return [result for part in parts for result in part.result()]
 
 
 class OpenedAhead:

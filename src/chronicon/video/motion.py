@@ -44,17 +44,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from queue import Empty, SimpleQueue
-from typing import TypeVar
 
 import av
 import numpy as np
 
-from .decode import ExactFrameReader, open_video
+from .decode import READERS, ExactFrameReader, groups_of_pictures, open_video, side_by_side
 from .frame_index import FrameIndex
 from .probe import file_version, frame_index
 from .sampler import Sampler, fill_with_uniform
@@ -110,9 +106,6 @@ UNMEASURED_WEIGHT = 0.5
 RAMP_SECONDS = 1.0
 # Share of window probes whose decoder must yield frames before we trust them.
 MIN_PROBES_ANSWERED = 0.5
-# Decoders working side by side (each on one thread): the machines we run on have two cores
-# or more.
-READERS = 2
 # Grey thumbnails are about this many pixels across.
 GREY_WIDTH = 64
 # Pixel formats whose first plane is 8-bit luma, read without conversion.
@@ -380,45 +373,12 @@ def _read_greys(readers: list[ExactFrameReader], wanted: Iterable[int]) -> dict[
     pictures read from its keyframe, the readers taking the groups side by side."""
     index = readers[0].index
     targets = sorted({j for j in wanted if 0 <= j < len(index)})
-    groups = [list(group) for _, group in itertools.groupby(targets, key=index.keyframe_before)]
 
-    def read_group(reader: ExactFrameReader, group: list[int]) -> dict[int, np.ndarray]:
-        return {k: grey(frame) for k, frame in reader.read(group)}
+    def read_group(reader: ExactFrameReader, group: list[int]) -> list[tuple[int, np.ndarray]]:
+        return [(k, grey(frame)) for k, frame in reader.read(group)]
 
-    return _side_by_side(groups, readers, read_group,
-                         cost=lambda g: g[-1] - index.keyframe_before(g[0]))
-
-
-_Job = TypeVar("_Job")
-_Worker = TypeVar("_Worker")
-
-
-def _side_by_side(jobs: list[_Job], workers: list[_Worker],
-                  work: Callable[[_Worker, _Job], dict[int, np.ndarray]],
-                  cost: Callable[[_Job], float]) -> dict[int, np.ndarray]:
-    """The union of `work(worker, job)` over the jobs, the workers side by side (FFmpeg
-    decodes without holding the GIL); a worker takes the next job when it is done, costliest
-    first, so all end together even when the jobs differ in cost or another process holds a
-    core. Only for work whose result does not depend on which worker did it, or after what."""
-    queue: SimpleQueue[_Job] = SimpleQueue()
-    for job in sorted(jobs, key=cost, reverse=True):
-        queue.put(job)
-
-    def drain(worker: _Worker) -> dict[int, np.ndarray]:
-        done: dict[int, np.ndarray] = {}
-        while True:
-            try:
-                job = queue.get_nowait()
-            except Empty:
-                return done
-            done.update(work(worker, job))
-
-    busy = workers[:len(jobs)]
-    if len(busy) <= 1:
-        return drain(busy[0]) if busy else {}
-    with ThreadPoolExecutor(max_workers=len(busy), thread_name_prefix="chronicon-motion") as pool:
-        parts = [pool.submit(drain, worker) for worker in busy]
-        return {k: g for part in parts for k, g in part.result().items()}
+    return dict(side_by_side(groups_of_pictures(targets, index), readers, read_group,
+                             cost=lambda g: g[-1] - index.keyframe_before(g[0])))
 
 
 def _exact_reader(path: Path, index: FrameIndex) -> ExactFrameReader:

@@ -16,17 +16,23 @@ each of its frames once. `start`/`end` (seconds) restrict every strategy to a sp
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from queue import Empty, SimpleQueue
 
 import av
 import numpy as np
 
 from ..errors import BadParameter
 from ..events import EventCallback, FrameSampled, ignore_event
-from .decode import ExactFrameReader, OpenedAhead, to_rgb_image
+from .decode import (
+    READERS,
+    ExactFrameReader,
+    OpenedAhead,
+    groups_of_pictures,
+    side_by_side,
+    to_rgb_image,
+)
 from .frame_index import FrameIndex
 from .frames import Frame
 from .motion import MotionSampler
@@ -64,45 +70,18 @@ def read_frames(path: Path, info: VideoInfo, indices: list[int], resize: int,
     differ in cost or another process holds one core.
     """
     index = frame_index(path)
-    groups = _by_group(sorted(set(indices)), index)
+    groups = groups_of_pictures(sorted(set(indices)), index)
     if len(groups) < 2 or READERS < 2:
         return _read_run(path, info, index, sorted(set(indices)), resize, threads=True,
                          container=opened.take() if opened else None)
-    work: SimpleQueue[list[int]] = SimpleQueue()
-    for group in sorted(groups, key=lambda g: g[-1] - index.keyframe_before(g[0]),
-                        reverse=True):
-        work.put(group)
-
-    def reader() -> list[Frame]:
-        container = opened.take() if opened else None
-        with ExactFrameReader(path, index, threads=False, container=container) as exact:
-            frames: list[Frame] = []
-            while not work.empty():
-                try:
-                    group = work.get_nowait()
-                except Empty:
-                    break
-                frames += _frames(exact, info, index, group, resize)
-            return frames
-
-    with ThreadPoolExecutor(max_workers=min(READERS, len(groups))) as pool:
-        parts = [pool.submit(reader) for _ in range(min(READERS, len(groups)))]
-        return sorted((f for part in parts for f in part.result()), key=lambda f: f.index)
-
-
-# Readers decoding side by side: the machines we run on have two cores or more.
-READERS = 2
-
-
-def _by_group(targets: list[int], index: FrameIndex) -> list[list[int]]:
-    """Sorted targets cut into runs that share a group of pictures (one seek each)."""
-    groups: list[list[int]] = []
-    for k in targets:
-        if groups and index.keyframe_before(groups[-1][-1]) == index.keyframe_before(k):
-            groups[-1].append(k)
-        else:
-            groups.append([k])
-    return groups
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(ExactFrameReader(
+            path, index, threads=False, container=opened.take() if opened else None))
+            for _ in range(min(READERS, len(groups)))]
+        frames = side_by_side(groups, readers,
+                              lambda reader, group: _frames(reader, info, index, group, resize),
+                              cost=lambda g: g[-1] - index.keyframe_before(g[0]))
+    return sorted(frames, key=lambda f: f.index)
 
 
 def _read_run(path: Path, info: VideoInfo, index: FrameIndex, targets: list[int], resize: int,
