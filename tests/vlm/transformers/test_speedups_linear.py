@@ -25,6 +25,9 @@ def test_generation_is_bit_identical(tiny_model_dir: Path) -> None:
     plain, packed = load(tiny_model_dir), load(tiny_model_dir)
     n_linear = sum(type(m) is torch.nn.Linear for m in packed.modules())
     assert prepack_linears(packed) == n_linear > 0
+    # Held once: every plain weight was released for its packed copy (so a forgotten plain
+    # F.linear would fail on the shape rather than read a second copy).
+    assert all(m.weight.numel() == 0 for m in packed.modules() if type(m) is torch.nn.Linear)
     ids = torch.randint(0, 300, (1, 40), generator=torch.Generator().manual_seed(2))
     pixels = torch.randn(1, 2, 3, 32, 32, dtype=torch.bfloat16)
     with torch.inference_mode():
@@ -75,6 +78,35 @@ def test_no_packing_when_memory_is_short(tiny_model_dir: Path) -> None:
     assert all("forward" not in vars(m) for m in model.modules())
 
 
+def test_a_weight_shared_with_another_module_is_kept() -> None:
+    """Tied embeddings: the output layer's weight is the embedding table, still read by it."""
+    embed = torch.nn.Embedding(50, 16, dtype=torch.bfloat16)
+    head = torch.nn.Linear(16, 50, bias=False, dtype=torch.bfloat16)
+    head.weight = embed.weight
+    model = torch.nn.ModuleDict({"embed": embed, "head": head})
+    x = torch.randn(3, 16, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        expected = head(x)
+        assert prepack_linears(model, available_bytes=8 * 1024**3) == 1
+        assert head.weight is embed.weight and embed.weight.numel() == 50 * 16
+        assert torch.equal(head(x), expected)
+
+
+def test_prompt_lengths_share_padded_shapes_with_identical_rows() -> None:
+    """Inputs of many rows are padded to a bucket of rows; each row's result is unchanged."""
+    torch.manual_seed(1)
+    layer = torch.nn.Linear(64, 96, dtype=torch.bfloat16)
+    plain = torch.nn.Linear(64, 96, dtype=torch.bfloat16)
+    plain.load_state_dict(layer.state_dict())
+    prepack_linears(layer, available_bytes=8 * 1024**3)
+    with torch.inference_mode():
+        for rows in (1, 4, 17, 63, 64, 65, 200):
+            x = torch.randn(1, rows, 64, dtype=torch.bfloat16)
+            out = layer(x)
+            assert out.shape == (1, rows, 96) and out.is_contiguous()
+            assert torch.equal(out, plain(x)), rows
+
+
 def test_only_bf16_on_cpu() -> None:
     assert not can_prepack(torch.float32, "cpu")
     assert not can_prepack(torch.bfloat16, "cuda:0")
@@ -93,6 +125,6 @@ def test_fused_qkv_serves_k_and_v_from_the_q_call_and_falls_back_out_of_order(
         assert torch.equal(attn.q_proj(x), expected["q_proj"])
         assert torch.equal(attn.k_proj(x), expected["k_proj"])
         assert torch.equal(attn.v_proj(x), expected["v_proj"])
-        # Out of order (no q call on y first), and a second k call: computed on their own.
+        # Out of order (no q call on y first), and a second k call: computed again.
         assert torch.equal(attn.v_proj(y), ref.v_proj(y))
         assert torch.equal(attn.k_proj(x), expected["k_proj"])

@@ -4,8 +4,9 @@ A plain bf16 `F.linear` on CPU hands oneDNN a weight in PyTorch's layout on ever
 decode step (one token: matrix-vector products) that costs more than the multiplication: 61 to
 88 us per 576x1536 layer here against 36 us with the weight prepacked, for bit-identical results
 (prefill and vision GEMMs gain ~8%). This is what `torch.compile`'s weight freezing does, without
-the compile. The packed copy doubles the Linear weights in memory, so packing is skipped when
-free memory is short.
+the compile. Once a layer's packed copy exists its plain weight is released (`_release`), so the
+weights are held once, not twice: ~400 MB of the 256M model. Packing still briefly needs room for
+every packed copy, so it is skipped when free memory is short.
 
 Two MLP shapes get more than packing (`_fuse_mlp`), each checked against the plain module:
 - a gated MLP (`gate_proj`, `up_proj`, `down_proj`, `act_fn`: the Llama text model) packs gate
@@ -16,10 +17,18 @@ Two MLP shapes get more than packing (`_fuse_mlp`), each checked against the pla
   (patches x 3072) tensor (~15 ms per layer for 4 frames). It rounds once instead of twice, so
   the result differs from the plain module within bf16 rounding.
 
+Inputs of more than `_FEW_ROWS` rows (prefill, vision) are padded to a multiple of
+`_ROWS_BUCKET` rows (`_linear`). oneDNN keeps a primitive per input shape (ideep's LRU cache,
+1024 entries, ~1 MB each here: +106 MB over 100 row counts), and every prompt length is a new
+one, so a server's memory grew with each new length it saw. Bucketed, a few dozen shapes cover
+every prompt; a row's result does not depend on the others (bit-identical, checked), and the
+padding costs at most 63 rows of a prefill. Decode steps (one row per request) are left as
+they are.
+
 An attention module's `q_proj`, `k_proj` and `v_proj` (same input, transformers calls them in
 that order) share ONE packed weight too (`_QKVProjections`): q's call computes all three and k's
 and v's take their slices (~55 us per layer and decode token saved). A k or v call that does not
-follow q's on the same input computes itself with the plain weight, so the order is never
+follow q's on the same input computes all three again and takes its slice, so the order is never
 assumed for correctness, only for speed.
 """
 
@@ -30,14 +39,31 @@ from collections.abc import Callable
 
 import psutil
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers.activations import GELUTanh
+
+from .file_pages import FilePages
 
 log = logging.getLogger(__name__)
 
 # Keep this much memory free after packing (activations still need room).
 _HEADROOM_BYTES = 1024**3
+_FEW_ROWS = 16
+_ROWS_BUCKET = 64
+
+
+def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
+            post_op: str = "none", algorithm: str = "") -> torch.Tensor:
+    """`x @ packed.T + bias` (then `post_op`), rows padded to a bucket (see the module doc)."""
+    width = x.shape[-1]
+    rows = x.numel() // width
+    padded = -(-rows // _ROWS_BUCKET) * _ROWS_BUCKET
+    if rows <= _FEW_ROWS or padded == rows:
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, post_op, [], algorithm)
+    flat = x.reshape(rows, width)
+    flat = torch.cat([flat, flat.new_zeros(padded - rows, width)])
+    out = torch.ops.mkldnn._linear_pointwise(flat, packed, bias, post_op, [], algorithm)
+    return out[:rows].reshape(*x.shape[:-1], out.shape[-1])
 
 
 def _packed_forward(layer: nn.Linear,
@@ -45,7 +71,7 @@ def _packed_forward(layer: nn.Linear,
     bias = layer.bias
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+        return _linear(x, packed, bias)
 
     return forward
 
@@ -62,7 +88,7 @@ def _gated_mlp_forward(mlp: nn.Module,
     act, down = mlp.act_fn, mlp.down_proj
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        gate, up = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "").chunk(2, -1)
+        gate, up = _linear(x, packed, bias).chunk(2, -1)
         return down(act(gate) * up)
 
     return forward
@@ -73,7 +99,7 @@ def _gelu_mlp_forward(mlp: nn.Module,
     bias, fc2 = mlp.fc1.bias, mlp.fc2
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return fc2(torch.ops.mkldnn._linear_pointwise(x, packed_fc1, bias, "gelu", [], "tanh"))
+        return fc2(_linear(x, packed_fc1, bias, "gelu", "tanh"))
 
     return forward
 
@@ -94,8 +120,7 @@ class _QKVProjections:
     def forward_of(self, which: int) -> Callable[[torch.Tensor], torch.Tensor]:
         def forward(x: torch.Tensor) -> torch.Tensor:
             if which == 0:
-                out = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
-                q, k, v = out.split(self.widths, -1)
+                q, k, v = _linear(x, self.packed, self.bias).split(self.widths, -1)
                 self._source, self._pending = x, {1: k, 2: v}
                 return q
             if self._source is x and which in self._pending:
@@ -103,8 +128,7 @@ class _QKVProjections:
                 if not self._pending:
                     self._source = None  # hold no activations between calls
                 return result
-            layer = self.layers[which]
-            return F.linear(x, layer.weight, layer.bias)
+            return _linear(x, self.packed, self.bias).split(self.widths, -1)[which]
 
         return forward
 
@@ -169,8 +193,8 @@ def can_prepack(dtype: torch.dtype, device: str) -> bool:
 
 
 def prepack_linears(model: nn.Module, available_bytes: int | None = None) -> int:
-    """Give every bf16 CPU `nn.Linear` in `model` a forward over a prepacked weight; return how
-    many were packed (0 when memory is short). The original parameters stay as they are."""
+    """Give every bf16 CPU `nn.Linear` in `model` a forward over a prepacked weight and release
+    its plain weight; return how many were packed (0 when memory is short)."""
     layers = [m for m in model.modules() if _is_packable(m)]
     needed = sum(m.weight.numel() * m.weight.element_size() for m in layers)
     free = psutil.virtual_memory().available if available_bytes is None else available_bytes
@@ -178,10 +202,44 @@ def prepack_linears(model: nn.Module, available_bytes: int | None = None) -> int
         log.info("not prepacking Linear weights: %.0f MB needed, %.0f MB free",
                  needed / 1e6, free / 1e6)
         return 0
+    release = _Releaser(model, layers)
     fused: set[int] = set()
     for module in model.modules():
-        fused.update(id(layer) for layer in _fuse_mlp(module) + _fuse_qkv(module))
+        replaced = _fuse_mlp(module) + _fuse_qkv(module)
+        fused.update(id(layer) for layer in replaced)
+        release(replaced)
     for layer in layers:
         if id(layer) not in fused:
             layer.forward = _packed_forward(layer, _pack(layer.weight))  # type: ignore[method-assign]
+            release([layer])
+    log.debug("released the plain weights of %d Linear layers (%.0f MB of file pages dropped)",
+              release.count, release.pages.dropped_bytes / 1e6)
     return len(layers)
+
+
+class _Releaser:
+    """Replaces a packed layer's plain weight with an empty tensor, so that a forgotten plain
+    `F.linear` fails on the shape instead of reading a second copy, and frees its memory: a
+    weight of its own is freed with it; a weight viewing the model file's mapping (transformers
+    maps safetensors) leaves its pages resident until the whole file is unmapped, so they are
+    dropped by hand (`FilePages`). A weight another module shares (tied embeddings) stays."""
+
+    def __init__(self, model: nn.Module, layers: list[nn.Linear]) -> None:
+        # Per module, not model.parameters(): that lists a tied weight once, under either owner.
+        packed = {id(layer) for layer in layers}
+        self.kept = [t for m in model.modules()
+                     for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)]
+                     if id(m) not in packed or t is not m.weight]
+        shared = {t.data_ptr() for t in self.kept}
+        self.releasable = {id(layer) for layer in layers if layer.weight.data_ptr() not in shared}
+        self.pages = FilePages()
+        self.count = 0
+
+    def __call__(self, layers: list[nn.Linear]) -> None:
+        for layer in layers:
+            if id(layer) not in self.releasable:
+                continue
+            weight = layer.weight
+            layer.weight = nn.Parameter(weight.new_empty(0), requires_grad=False)
+            self.pages.drop(weight, keep=self.kept)
+            self.count += 1
