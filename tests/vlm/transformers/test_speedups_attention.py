@@ -34,6 +34,20 @@ def test_decode_attention_matches_sdpa_with_grouped_heads_and_masks() -> None:
     torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-5, rtol=1e-5)
 
 
+def test_a_bf16_cache_is_attended_in_fp32_and_answered_in_bf16() -> None:
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(1, 9, 1, 64), torch.randn(1, 3, 300, 64), torch.randn(1, 3, 300, 64))
+    exact = torch.nn.functional.scaled_dot_product_attention(
+        q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1)).transpose(1, 2)
+    out = decode_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), None, scaling=64 ** -0.5)
+    assert out.dtype == torch.bfloat16
+    # Only the inputs' and the answer's bf16 rounding: no intermediate rounding on top.
+    rounded_inputs = decode_attention(q.bfloat16().float(), k.bfloat16().float(),
+                                      v.bfloat16().float(), None, scaling=64 ** -0.5)
+    assert torch.equal(out, rounded_inputs.bfloat16())
+    torch.testing.assert_close(out.float(), exact, atol=0.02, rtol=0.02)
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_generation_is_unchanged(tiny_model_dir: Path, padded: bool) -> None:
     def load():
