@@ -1,4 +1,4 @@
-"""CPU speed-ups for a loaded transformers model, behind ONE entry point.
+"""CPU speed-ups and memory savings for a loaded transformers model, behind ONE entry point.
 
 Each trick patches transformers internals (module and attribute names, classes, the attention
 registry), is checked against the plain behaviour by a test (bit-identical, or within bf16
@@ -7,7 +7,10 @@ rounding), and is documented with its measurements in its own module:
 - `attention.py`: SDPA, but a cheaper single-query path for decode steps (CPU only);
 - `vision_layout.py`: row-major vision activations (bit-identical; any device);
 - `linear.py`: bf16 Linear weights prepacked for oneDNN, fused q/k/v and gate/up, GELU as a
-  post-op (CPU, bf16, not under torch.compile or quantization).
+  post-op (CPU, bf16, not under torch.compile or quantization); the plain weights are released
+  (`file_pages.py` drops their pages of the model file's mapping);
+- `vision_chunks.py`: the vision encoder takes 2 frames per pass (CPU; bit-identical, the same
+  speed, a batch's activations no longer grow with its frames).
 
 `apply_cpu_speedups` applies what fits and returns the names of what it applied; the backend
 records them in `BackendInfo.speedups`. Removing this folder and that one call removes them all.
@@ -22,6 +25,7 @@ from torch import nn
 
 from .attention import ATTENTION_IMPLEMENTATION, use_decode_attention
 from .linear import can_prepack, prepack_linears
+from .vision_chunks import FRAMES_PER_PASS, encode_frames_in_passes
 from .vision_layout import make_vision_embeddings_contiguous
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 DECODE_ATTENTION = "decode-attention"
 CONTIGUOUS_VISION = "contiguous-vision"
 PREPACKED_LINEARS = "prepacked-linears"
+VISION_IN_PASSES = f"vision-{FRAMES_PER_PASS}-frames-per-pass"
 
 
 def apply_cpu_speedups(model: nn.Module, *, dtype: torch.dtype, device: str,
@@ -37,6 +42,9 @@ def apply_cpu_speedups(model: nn.Module, *, dtype: torch.dtype, device: str,
     applied: list[str] = []
     if device == "cpu" and use_decode_attention(model):
         applied.append(DECODE_ATTENTION)
+    # Not under torch.compile: the loop over a batch's frames would be traced per frame count.
+    if device == "cpu" and not compiling and encode_frames_in_passes(model):
+        applied.append(VISION_IN_PASSES)
     if make_vision_embeddings_contiguous(model):  # no transposed copies per layer
         applied.append(CONTIGUOUS_VISION)
     # Not under torch.compile: inductor needs plain weights (it packs them itself).
@@ -50,4 +58,5 @@ def apply_cpu_speedups(model: nn.Module, *, dtype: torch.dtype, device: str,
 
 
 __all__ = ["apply_cpu_speedups", "ATTENTION_IMPLEMENTATION", "DECODE_ATTENTION",
-           "CONTIGUOUS_VISION", "PREPACKED_LINEARS"]
+           "CONTIGUOUS_VISION", "PREPACKED_LINEARS",
+           "VISION_IN_PASSES"]
