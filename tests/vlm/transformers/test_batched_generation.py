@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from chronicon.events import Event, Stage, StageFinished
 from chronicon.video.frames import Frame
 from chronicon.vlm.backend import GenerationParams, GenerationRequest
-from chronicon.vlm.transformers.backend import TransformersBackend
+from chronicon.vlm.transformers.backend import TransformersBackend, video_metadata
 
 PROMPT = "Describe the main events in this video."
 
@@ -76,3 +77,39 @@ def test_events_per_request_and_mixed_sampling(backend: TransformersBackend) -> 
     assert [s.generated_tokens for s in stats] == [4, 4, 3]
     assert [e.stage for e in events if isinstance(e, StageFinished)] == [
         Stage.PREPROCESS, Stage.GENERATE]
+
+
+def test_rows_prepared_one_at_a_time_join_into_one_padded_batch(
+        backend: TransformersBackend) -> None:
+    """The processor runs per request (less memory). Each joined row is that request prepared
+    alone, prompt left-padded and frames zero-padded; the pixel values equal the processor's own
+    batch call. (Its text is not compared: a batch call states the longest video's frame count in
+    every prompt, "three frames" for a one-frame video, which per-request preparation fixes.)"""
+    requests = [GenerationRequest(frames(3, 1), PROMPT, video_fps=30.0, video_duration=3.0),
+                GenerationRequest(frames(1, 2), "What happens here, in detail?", video_fps=2.0,
+                                  video_duration=0.5),
+                GenerationRequest([Frame(index=0, timestamp=0.0,
+                                         image=Image.new("RGB", (40, 90), (9, 9, 9)))],
+                                  "Who?", video_fps=None, video_duration=None)]
+    joined = backend.prepare_video_batch(requests)
+    width = joined["input_ids"].shape[1]
+    for row, request in enumerate(requests):
+        alone = backend.prepare_video_batch([request])
+        length, n_frames = alone["input_ids"].shape[1], len(request.frames)
+        assert torch.equal(joined["input_ids"][row, width - length:], alone["input_ids"][0])
+        assert (joined["input_ids"][row, :width - length]
+                == backend.processor.tokenizer.pad_token_id).all()
+        assert joined["attention_mask"][row].tolist() == [0] * (width - length) + [1] * length
+        for key in ("pixel_values", "pixel_attention_mask"):
+            assert torch.equal(joined[key][row, :n_frames], alone[key][0])
+            assert not joined[key][row, n_frames:].any()
+    own = backend._to_model(backend.processor(
+        text=[backend._chat_text([{"type": "video"}], r.prompt) for r in requests],
+        videos=[[f.image for f in r.frames] for r in requests],
+        video_metadata=[video_metadata(r.frames, r.video_fps, r.video_duration)
+                        for r in requests],
+        do_sample_frames=False, padding=True, padding_side="left", return_tensors="pt"))
+    assert sorted(joined) == sorted(own)
+    # (Its pixel mask marks a padding frame's pixels as set; the model drops all-zero frames
+    # before reading the mask, so only the real frames' masks matter, compared above.)
+    assert torch.equal(joined["pixel_values"], own["pixel_values"])

@@ -44,7 +44,7 @@ from ..catalog import ModelRef, count_parameters, resolve_model
 from ..hub import fetch_model_dir
 from ..tokens import yes_no_token_ids
 from ..video_clock import video_clock
-from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key
+from .batch import MaxTokensPerRow, MinTokensPerRow, RowStreamer, group_key, join_rows
 from .decode_threads import DecodeOnOneThread
 from .placement import (
     QUANT_4BIT,
@@ -301,14 +301,22 @@ class TransformersBackend(Backend):
 
     def prepare_video_batch(self, requests: list[GenerationRequest]) -> Any:
         """Every request's frames as ONE video with its own metadata; prompts left-padded to
-        one length (a single request is not padded)."""
-        texts = [self._chat_text([{"type": "video"}], r.prompt) for r in requests]
-        videos = [[f.image.convert("RGB") for f in r.frames] for r in requests]
-        metadata = [video_metadata(r.frames, r.video_fps, r.video_duration) for r in requests]
-        inputs = self.processor(text=texts, videos=videos, video_metadata=metadata,
-                                do_sample_frames=False, padding=len(requests) > 1,
-                                padding_side="left", return_tensors="pt")
-        return self._to_model(inputs)
+        one length (a single request is not padded).
+
+        The processor runs once per request and the rows are joined as its own batch call
+        would join them (`join_rows`, checked equal by a test): its fp32 working copies for 16
+        frames at once peaked 246 MB above the model here, against 62 MB for 4."""
+        rows = [self._video_row(r) for r in requests]
+        if len(rows) == 1:
+            return self._to_model(rows[0])
+        return self._to_model(join_rows(rows, self.processor.tokenizer.pad_token_id))
+
+    def _video_row(self, request: GenerationRequest) -> Any:
+        return self.processor(text=[self._chat_text([{"type": "video"}], request.prompt)],
+                              videos=[[f.image.convert("RGB") for f in request.frames]],
+                              video_metadata=[video_metadata(request.frames, request.video_fps,
+                                                             request.video_duration)],
+                              do_sample_frames=False, return_tensors="pt")
 
     def _chat_text(self, media: list[dict[str, str]], prompt: str) -> str:
         messages = [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]
@@ -316,6 +324,10 @@ class TransformersBackend(Backend):
 
     def _to_model(self, inputs: Any) -> Any:
         compute_dtype = torch.bfloat16 if self.quantization.quantized else self.dtype
+        # The processor's pixel mask is int64, 8 bytes per pixel (134 MB for 16 frames) held
+        # through the whole generation; the model only asks which pixels are set.
+        if "pixel_attention_mask" in inputs:
+            inputs["pixel_attention_mask"] = inputs["pixel_attention_mask"].bool()
         # Floating tensors (pixel values) take the model's dtype, every tensor its device.
         return inputs.to(self.model.device).to(compute_dtype)
 

@@ -9,6 +9,8 @@ decodes all rows together. What differs per row is handled here:
   row's first-token and finish times are noted for its own stats.
 
 Rows must share sampling settings (temperature, top_p); `group_key` says which can share.
+`join_rows` makes one batch of rows the processor prepared one at a time, as its own batch
+call pads them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from transformers import LogitsProcessor, StoppingCriteria
+import torch.nn.functional as F
+from transformers import BatchFeature, LogitsProcessor, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from ..backend import GenerationParams
@@ -28,6 +31,32 @@ from ..tokens import IncrementalText
 def group_key(params: GenerationParams) -> tuple[float, float]:
     """Requests with equal keys may share a batch (the same decoding rule)."""
     return (params.temperature, params.top_p if not params.greedy else 1.0)
+
+
+# Text tensors are left-padded (the prompts end where generation starts); pixel tensors get
+# zeros after their frames and pixels, which the model reads as padding frames and pixels.
+_LEFT_PADDED = {"input_ids", "attention_mask"}
+
+
+def join_rows(rows: list[BatchFeature], pad_token_id: int) -> BatchFeature:
+    """One batch from single-row processor outputs: every tensor padded to the largest row's
+    shape (`input_ids` with `pad_token_id` on the left, the rest with zeros after) and
+    concatenated."""
+    joined = {}
+    for key in rows[0]:
+        tensors = [row[key] for row in rows]
+        largest = [max(sizes) for sizes in zip(*(t.shape for t in tensors), strict=True)]
+        value = pad_token_id if key == "input_ids" else 0
+        padded = []
+        for t in tensors:
+            missing = [want - have for want, have in zip(largest, t.shape, strict=True)]
+            if key in _LEFT_PADDED:
+                padding = [missing[-1], 0]
+            else:  # F.pad lists (before, after) from the last dimension back
+                padding = [n for m in reversed(missing) for n in (0, m)]
+            padded.append(F.pad(t, padding, value=value) if any(missing) else t)
+        joined[key] = torch.cat(padded)
+    return BatchFeature(joined)
 
 
 class MinTokensPerRow(LogitsProcessor):
