@@ -42,13 +42,20 @@ def test_rows_give_the_text_of_one_by_one_generation(backend: TransformersBacken
                                   GenerationParams(12, 12), video_fps=30.0, video_duration=4.0)
                 for k in range(3)]
     streamed: dict[int, list[str]] = {i: [] for i in range(3)}
-    stats = backend.generate_batch(requests, lambda i, piece: streamed[i].append(piece))
+    batches: list[int] = []
+    prepare = backend.prepare_video_batch
+    backend.prepare_video_batch = lambda rs: batches.append(len(rs)) or prepare(rs)
+    try:
+        stats = backend.generate_batch(requests, lambda i, piece: streamed[i].append(piece))
+    finally:
+        del backend.prepare_video_batch
+    assert batches == [3]  # 2 and 3 frames in one batch
     for i, request in enumerate(requests):
         text, count, prompt_tokens = one_by_one(backend, request)
         assert "".join(streamed[i]) == text  # padded rows decode like unpadded ones
         assert stats[i].generated_tokens == count == 12
-        # The same prompt as alone: transformers' processor writes a batch's largest frame
-        # count into every row's "series of N frames", so rows are batched by frame count.
+        # The same prompt as alone, its own "series of N frames" (each row is prepared on its
+        # own: transformers' processor would write the batch's largest count into every row).
         assert stats[i].prompt_tokens == prompt_tokens
         assert stats[i].prompt_tokens > 0 and stats[i].time_to_first_token_s > 0
         assert stats[i].time_to_first_token_s <= stats[i].generate_s

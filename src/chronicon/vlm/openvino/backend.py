@@ -26,6 +26,7 @@ import openvino as ov
 
 from ...errors import BadParameter, ModelUnavailable
 from ...events import EventCallback, ignore_event
+from ...heap import trim_free_memory
 from ...video.frames import Frame
 from ..backend import (
     Backend,
@@ -238,7 +239,12 @@ class OpenVINOBackend(Backend):
             # Vision runs inside GENERATE, as in the transformers backend (its time to first
             # token covers vision + prefill).
             embeds = [self._prompt_embeddings(inputs, run.stats)[0] for inputs, run in prompts]
-            generated = self._decode(embeds, [r.params for r in requests], runs, texts)
+            del prompts
+            try:
+                generated = self._decode(embeds, [r.params for r in requests], runs, texts)
+            finally:
+                del embeds
+                trim_free_memory()
             return [run.finish(count, at=at) for run, (count, at)
                     in zip(runs, generated, strict=True)]
 

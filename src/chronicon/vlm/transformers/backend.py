@@ -30,6 +30,7 @@ from transformers.video_utils import VideoMetadata
 
 from ...errors import BadParameter, ModelUnavailable
 from ...events import EventCallback, ignore_event
+from ...heap import trim_free_memory
 from ...video.frames import Frame
 from ..backend import (
     Backend,
@@ -337,8 +338,11 @@ class TransformersBackend(Backend):
                  on_event: EventCallback = ignore_event) -> GenerationStats:
         run = self.start_run(frames, prompt, on_event)
         with self._generate_lock:
-            return self._generate(run, prompt, params, video_fps, video_duration, on_piece,
-                                  allow_retry=True)
+            try:
+                return self._generate(run, prompt, params, video_fps, video_duration, on_piece,
+                                      allow_retry=True)
+            finally:
+                trim_free_memory()
 
     def _generate(self, run: GenerationRun, prompt: str, params: GenerationParams,
                   video_fps: float | None, video_duration: float | None,
@@ -373,7 +377,7 @@ class TransformersBackend(Backend):
 
     def generate_batch(self, requests: list[GenerationRequest],
                        on_piece: Callable[[int, str], None]) -> list[GenerationStats]:
-        """Requests with the same decoding rule and frame count share forward passes, up to
+        """Requests with the same decoding rule share forward passes, up to
         `max_batch` rows at a time: one vision pass over all their frames, one decode loop
         with per-row stopping and streaming. Text-only requests and image-only processors
         run one after another."""
@@ -381,13 +385,12 @@ class TransformersBackend(Backend):
             check_request(r.frames, r.prompt)
         self.load()
         results: list[GenerationStats | None] = [None] * len(requests)
-        # Rows share a batch when they decode by the same rule AND have as many frames:
-        # transformers' SmolVLM processor writes the batch's largest frame count into every
-        # row's "series of N frames" intro, so mixed counts would change a row's prompt.
-        groups: dict[tuple[tuple[float, float], int], list[int]] = {}
+        # Rows share a batch when they decode by the same rule. Frame counts may differ: each
+        # row is prepared on its own (`prepare_video_batch`), so its prompt states its own.
+        groups: dict[tuple[float, float], list[int]] = {}
         for i, r in enumerate(requests):
             if r.frames and self.video_input:
-                groups.setdefault((group_key(r.params), len(r.frames)), []).append(i)
+                groups.setdefault(group_key(r.params), []).append(i)
             else:
                 results[i] = self._generate_one(r, lambda piece, i=i: on_piece(i, piece))
         for indices in groups.values():
@@ -436,6 +439,8 @@ class TransformersBackend(Backend):
                         prompt_length, [r.params.min_tokens for r in requests], eos)]),
                     stopping_criteria=StoppingCriteriaList([MaxTokensPerRow(prompt_length,
                                                                             max_tokens)]))
+            del inputs
+            trim_free_memory()
         stats = []
         for row, run in enumerate(runs):
             run.first_token(streamer.first_token_at)
