@@ -1,5 +1,5 @@
-"""Facts about this machine's CPU that several parts decide on (the VLM runtimes, the agent's
-embedding model). Pure Python: no torch, so anything may import it.
+"""Facts about this machine's CPU and GPU that the VLM runtimes decide on. Pure Python: no
+torch, so anything may import it.
 """
 
 from __future__ import annotations
