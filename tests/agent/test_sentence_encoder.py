@@ -160,6 +160,22 @@ def test_without_normalize_the_rows_keep_their_length(model_dir: Path, tmp_path:
     assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
 
 
+def test_do_lower_case_lowercases_before_the_tokenizer(model_dir: Path, tmp_path: Path,
+                                                       encoder: SentenceEncoder) -> None:
+    def cased(old: dict) -> dict:
+        return {**old, "normalizer": {**old["normalizer"], "lowercase": False}}
+
+    text = ["A FREIGHT TRAIN AT NIGHT"]
+    upper = SentenceEncoder.load(model_variant(model_dir, tmp_path / "cased",
+                                               {"tokenizer.json": cased}))
+    assert not np.allclose(upper.encode(text), encoder.encode(text), atol=1e-3)
+    lowered = SentenceEncoder.load(model_variant(model_dir, tmp_path / "lowered", {
+        "tokenizer.json": cased,
+        "sentence_bert_config.json": lambda old: {**old, "do_lower_case": True}}))
+    assert lowered.spec.lowercase
+    assert np.array_equal(lowered.encode(text), encoder.encode(text))
+
+
 def _pooling(mode: str) -> Callable[[dict], dict]:
     return lambda old: {**old, "pooling_mode_mean_tokens": False, f"pooling_mode_{mode}": True}
 

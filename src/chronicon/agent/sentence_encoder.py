@@ -194,8 +194,9 @@ def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray], eps: float) 
 
 
 # Abramowitz & Stegun 7.1.26: erfc(z) ~ t * (a1 + t * (a2 + ...)) * exp(-z^2), t = 1 / (1 + p z),
-# z >= 0, |error| < 1.5e-7, below fp32's resolution of the values it feeds. numpy has no erf;
-# math.erf through np.vectorize costs ~100x more than these dozen array passes.
+# z >= 0, |error| < 1.5e-7, about one fp32 step near 1. numpy has no erf;
+# math.erf through np.vectorize took 15x as long as these array passes (71 against 4.8 ms for
+# 125 x 1536 values, measured here); against float64 math.erf the GELU is within 3.3e-7.
 _AS_P = np.float32(0.3275911 / math.sqrt(2.0))  # folds z = |x| / sqrt(2) into t
 _AS_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736,
                                       0.254829592))
@@ -259,6 +260,12 @@ class SentenceEncoder:
         tokenizer.enable_truncation(max_length=spec.max_seq_length,
                                     direction=spec.truncation_side)
         tokenizer.no_padding()
+        if spec.lowercase:  # as sentence-transformers does it: a normaliser step, not str.lower
+            from tokenizers.normalizers import Lowercase
+            from tokenizers.normalizers import Sequence as Normalizers
+
+            steps = [tokenizer.normalizer] if tokenizer.normalizer is not None else []
+            tokenizer.normalizer = Normalizers([Lowercase(), *steps])
         try:
             weights = _load_weights(directory, spec)
             return cls(spec, tokenizer, weights)
@@ -273,8 +280,8 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        texts = [t.lower() for t in texts] if self.spec.lowercase else list(texts)
-        ids = [np.asarray(e.ids, dtype=np.intp) for e in self._tokenizer.encode_batch(texts)]
+        ids = [np.asarray(e.ids, dtype=np.intp)
+               for e in self._tokenizer.encode_batch(list(texts))]
         for rows in self._passes([len(i) for i in ids]):
             out[rows] = self._forward([ids[r] for r in rows])
         if self.spec.normalize:
