@@ -105,6 +105,9 @@ def measure(runtime: str, model: Path, jobs: int, rounds: int, work: Path) -> di
                 if time.perf_counter() - start > 900:
                     raise RuntimeError(f"jobs not finished: {states}")
                 time.sleep(0.5)
+            if any(state != "done" for state in states):
+                errors = {http.get(f"/api/jobs/{i}").json().get("error") for i in ids}
+                raise RuntimeError(f"{runtime}: round {round_ + 1} jobs {states}: {errors}")
             walls.append(round(time.perf_counter() - start, 2))
             peaks.append(peak_mb(server))
         loaded = sorted(m for m in ("torch", "transformers")
