@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -311,6 +313,23 @@ def test_debug_masks_every_secret(web_settings: Settings) -> None:
     assert body["settings"]["smtp_password"] == "***"
     assert body["python"] and "torch" in body and "memory" in body
     assert "cuda_available" in body
+
+
+def test_debug_does_not_load_torch(tmp_path: Path) -> None:
+    """A server on the openvino runtime never imports torch: /debug must not either."""
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from chronicon.config import Settings
+from chronicon.web import create_app
+app = create_app(Settings(data_dir={str(tmp_path)!r}, backend="openvino"))
+body = TestClient(app).get("/debug").json()
+assert body["torch_loaded"] is False and "cuda_available" in body, body
+print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
 
 
 def test_metrics(client: TestClient, finished_job: dict) -> None:

@@ -3,6 +3,7 @@ settings), /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import sys
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ... import __version__
+from ...hardware import nvidia_gpu_present
 
 router = APIRouter(tags=["system"])
 
@@ -73,11 +75,17 @@ def health(request: Request) -> JSONResponse:
 
 
 def _torch_facts() -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError:
-        return {"torch": None, "cuda_available": False}
-    facts: dict[str, Any] = {"torch": torch.__version__,
+    # Only a torch this process already holds is asked: a server on the openvino runtime never
+    # imports it, and opening /debug must not cost it ~500 MB of memory.
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            installed: str | None = importlib.metadata.version("torch")
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        return {"torch": installed, "torch_loaded": False,
+                "cuda_available": nvidia_gpu_present()}
+    facts: dict[str, Any] = {"torch": torch.__version__, "torch_loaded": True,
                              "cuda_available": torch.cuda.is_available(),
                              "cuda_version": torch.version.cuda,
                              "mps_available": bool(getattr(torch.backends, "mps", None)
