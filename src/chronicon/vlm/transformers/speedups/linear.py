@@ -4,9 +4,10 @@ A plain bf16 `F.linear` on CPU hands oneDNN a weight in PyTorch's layout on ever
 decode step (one token: matrix-vector products) that costs more than the multiplication: 61 to
 88 us per 576x1536 layer here against 36 us with the weight prepacked, for bit-identical results
 (prefill and vision GEMMs gain ~8%). This is what `torch.compile`'s weight freezing does, without
-the compile. Once a layer's packed copy exists its plain weight is released (`_release`), so the
-weights are held once, not twice: ~400 MB of the 256M model. Packing still briefly needs room for
-every packed copy, so it is skipped when free memory is short.
+the compile. Once a layer's packed copy exists its plain weight is released (`_Releaser`), layer
+by layer, so the weights are held once, not twice: ~430 MB of the 256M model. Packing is still
+skipped when free memory could not hold a second copy of every Linear weight (the check from
+before the release: conservative now).
 
 Two MLP shapes get more than packing (`_fuse_mlp`), each checked against the plain module:
 - a gated MLP (`gate_proj`, `up_proj`, `down_proj`, `act_fn`: the Llama text model) packs gate
@@ -108,7 +109,6 @@ class _QKVProjections:
     """q, k and v of one attention module from one matrix multiplication (see the module doc)."""
 
     def __init__(self, q: nn.Linear, k: nn.Linear, v: nn.Linear) -> None:
-        self.layers = (q, k, v)
         self.widths = [q.out_features, k.out_features, v.out_features]
         self.packed = _pack(torch.cat([q.weight, k.weight, v.weight]))
         self.bias = (None if q.bias is None
