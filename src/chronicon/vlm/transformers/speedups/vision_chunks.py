@@ -28,14 +28,16 @@ def _in_passes(forward: Callable[..., Any], frames_per_pass: int) -> Callable[..
         extras = kwargs.get("output_attentions") or kwargs.get("output_hidden_states")
         if pixel_values.shape[0] <= frames_per_pass or extras or kwargs.get("return_dict") is False:
             return forward(pixel_values, patch_attention_mask, **kwargs)
-        outputs = []
-        for i in range(0, pixel_values.shape[0], frames_per_pass):
-            part = slice(i, i + frames_per_pass)
+        def one_pass(start: int) -> Any:
+            part = slice(start, start + frames_per_pass)
             mask = None if patch_attention_mask is None else patch_attention_mask[part]
-            outputs.append(forward(pixel_values[part], mask, **kwargs))
-            if not isinstance(outputs[0], ModelOutput):  # a tuple: fields unknown, one pass
-                return forward(pixel_values, patch_attention_mask, **kwargs)
-        merged = outputs[0]
+            return forward(pixel_values[part], mask, **kwargs)
+
+        merged = one_pass(0)
+        if not isinstance(merged, ModelOutput):  # a tuple: fields unknown, one pass
+            return forward(pixel_values, patch_attention_mask, **kwargs)
+        outputs = [merged] + [one_pass(start) for start in
+                              range(frames_per_pass, pixel_values.shape[0], frames_per_pass)]
         for key in ("last_hidden_state", "pooler_output"):
             if isinstance(merged.get(key), torch.Tensor):
                 merged[key] = torch.cat([out[key] for out in outputs])
